@@ -1,0 +1,173 @@
+"""The Trace: what the student's code did with Keras, as recorded by the probe.
+
+The probe inside the student kernel writes raw JSON-lines events and `.npy` arrays; the trusted side
+(`grader.capture.runner`) validates them and assembles this Trace. Only JSON and `.npy` cross the
+trust boundary. `Trace.to_json()` / `Trace.from_json()` round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Location:
+    cell: int | None = None  # 0-based index into Submission.cells
+    line: int | None = None  # 1-based line inside that cell
+    section: str | None = None  # nearest heading above the cell (or file name for .py hand-ins)
+    function: str | None = None  # enclosing Python function, if any
+
+
+@dataclass
+class ArrayRef:
+    digest: str  # sha256 of the array's bytes; also the .npy file name
+    shape: list[int]
+    dtype: str
+    stored: bool = True  # False when the array was over the size bound and not saved
+    # Filled on the trusted side from row fingerprints: {"train": n, "test": n, "other": n}.
+    rows: dict[str, int] | None = None
+
+
+@dataclass
+class LayerSpec:
+    """One layer, normalised from Keras' own config (names as Keras 3 spells them)."""
+
+    type: str  # Keras class name: Dense, Dropout, Flatten, BatchNormalization, ...
+    units: int | None = None
+    activation: str | None = None  # "relu", "sigmoid", "softmax" (tf.nn.* mapped)
+    kernel_initializer: str | None = None  # "glorot_uniform", "zeros", "random_normal", ...
+    kernel_regularizer: str | None = None  # "l2(0.001)" style summary
+    rate: float | None = None  # Dropout
+    config: dict[str, Any] = field(default_factory=dict)  # the full Keras layer config
+
+
+@dataclass
+class ModelRecord:
+    model_id: int  # probe-assigned serial, stable for the life of the Python object
+    class_name: str
+    layers: list[LayerSpec]
+    input_shape: list[int | None] | None
+    config: dict[str, Any]  # keras.saving.serialize_keras_object(model), JSON-safe
+    created: Location = field(default_factory=Location)
+
+
+@dataclass
+class CompileRecord:
+    optimizer: dict[str, Any]  # {"class_name": "SGD", "config": {"learning_rate": 0.01, ...}}
+    loss: Any
+    metrics: list[Any]
+    location: Location = field(default_factory=Location)
+
+
+@dataclass
+class CallbackRecord:
+    class_name: str  # "EarlyStopping", ...
+    config: dict[str, Any]  # monitor, patience, restore_best_weights, ...
+
+
+@dataclass
+class FitRecord:
+    index: int  # order of the fit in the run (0-based)
+    model_id: int
+    prior_fits: int  # how many times this same model object was fitted before
+    model: ModelRecord  # the model as it was at this fit
+    compile: CompileRecord | None
+    epochs: int
+    batch_size: int | None
+    validation_split: float
+    x: ArrayRef | None
+    y: ArrayRef | None
+    validation_data: list[ArrayRef] | None = None  # [x_val, y_val]
+    callbacks: list[CallbackRecord] = field(default_factory=list)
+    shuffle: bool = True
+    other_kwargs: dict[str, str] = field(default_factory=dict)  # repr of anything else
+    location: Location = field(default_factory=Location)
+
+
+@dataclass
+class EvalRecord:
+    kind: str  # "evaluate" | "predict"
+    model_id: int
+    x: ArrayRef | None
+    y: ArrayRef | None
+    location: Location = field(default_factory=Location)
+
+
+@dataclass
+class CellError:
+    cell: int | None
+    ename: str
+    evalue: str
+    line: int | None = None
+    traceback: str = ""  # last lines, ANSI colours stripped
+
+
+@dataclass
+class Trace:
+    student: str
+    status: str = "ok"  # "ok" | "timeout" | "kernel_died" | "memory" | "not_run"
+    models: list[ModelRecord] = field(default_factory=list)
+    fits: list[FitRecord] = field(default_factory=list)
+    evals: list[EvalRecord] = field(default_factory=list)
+    errors: list[CellError] = field(default_factory=list)
+    static: dict[str, Any] = field(default_factory=dict)  # grader.capture.static facts
+    messages: list[str] = field(default_factory=list)  # notes for the instructor (English)
+    duration_s: float = 0.0
+    limits: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1, ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Trace":
+        data = json.loads(text)
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"trace schema {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        return from_dict(cls, data)
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "Trace":
+        return cls.from_json(path.read_text(encoding="utf-8"))
+
+    def fits_of(self, model_id: int) -> list[FitRecord]:
+        return [f for f in self.fits if f.model_id == model_id]
+
+
+def from_dict(cls: type, data: Any) -> Any:
+    """Build dataclass `cls` from plain JSON data, recursing through the type hints."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if arg is type(None):
+                continue
+            return _convert(arg, value)
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        return [_convert(item, v) for v in value]
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value)
+    return value

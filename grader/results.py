@@ -1,0 +1,85 @@
+"""What the trusted side produces: retrain runs, rule verdicts, and the graded result.
+
+`GradeResult.to_dict()` is the machine-readable result (`grader check --json`), which external
+checks rely on: keep the field names stable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("pass", "fail", "warn", "skip")
+
+
+@dataclass
+class RunResult:
+    """One model as the grader retrained it (consecutive fits of one object are one run)."""
+
+    run_id: str  # "m3" (probe model id) -- stable inside one hand-in
+    model_id: int
+    fit_indices: list[int]  # the FitRecord.index values replayed on this model, in order
+    exercise: str | None = None  # "ex1".."ex4" (attribution)
+    label: str = ""  # short human label: "ReLU", "sigmoid", "zeros", "Adam", "final" ...
+    is_final: bool = False
+    status: str = "ok"  # "ok" | "not_reproducible" | "budget" | "error"
+    reason: str = ""  # why not ok (English for the log, Spanish text comes from the rubric)
+    history: dict[str, list[float]] = field(default_factory=dict)  # loss, accuracy, val_loss, val_accuracy
+    best_val_accuracy: float | None = None
+    last_val_accuracy: float | None = None
+    epochs_run: int = 0
+    epochs_requested: int = 0
+    test_accuracy: float | None = None  # final model only
+    wall_s: float = 0.0
+    cached: bool = False
+    seed: int = 0
+    cache_key: str = ""
+
+
+@dataclass
+class Evidence:
+    cell: int | None = None  # 0-based cell index (messages show cell + 1)
+    line: int | None = None
+    excerpt: str = ""  # a few lines of the student's code, verbatim (untrusted!)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Verdict:
+    id: str  # rule id, e.g. "split_20"
+    exercise: str  # "ex1".."ex4" or "general"
+    status: str  # one of STATUSES
+    points: float
+    max_points: float
+    message: str  # Spanish, for the student
+    severity: str = "error"  # "error" | "warning" | "info"
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class ExerciseScore:
+    exercise: str
+    title: str
+    points: float
+    max_points: float
+
+
+@dataclass
+class GradeResult:
+    student: str
+    score: float
+    max_score: float
+    rules: list[Verdict] = field(default_factory=list)
+    runs: list[RunResult] = field(default_factory=list)
+    exercises: list[ExerciseScore] = field(default_factory=list)
+    final: dict[str, Any] | None = None  # {val_accuracy, test_accuracy, epochs}
+    errors: list[dict[str, Any]] = field(default_factory=list)  # load/capture/cell errors
+    meta: dict[str, Any] = field(default_factory=dict)  # seed, versions, budget, timings, rubric
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def failed_errors(self) -> list[Verdict]:
+        return [v for v in self.rules if v.status == "fail" and v.severity == "error"]

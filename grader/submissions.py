@@ -1,0 +1,58 @@
+"""Find hand-ins and load them into one `Submission` type.
+
+(Types only for now; loaders to follow.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a cell came from inside the hand-in."""
+
+    file: str  # path relative to the hand-in root, e.g. "trabajo2.ipynb" or "ej1.py"
+    cell: int | None  # 0-based cell index inside that file (None: the whole file is one cell)
+    line: int = 1  # 1-based line in that file where the cell starts
+
+
+@dataclass
+class Cell:
+    index: int  # 0-based position in the merged submission
+    cell_type: str  # "code" | "markdown" | "raw"
+    source: str
+    outputs: list[dict] = field(default_factory=list)  # nbformat output dicts as handed in
+    execution_count: int | None = None
+    origin: Origin = Origin("", None)
+
+    @property
+    def number(self) -> int:
+        """1-based number used in messages ("celda 7")."""
+        return self.index + 1
+
+
+@dataclass(frozen=True)
+class LoadError:
+    """Why a hand-in (or one of its files) could not be loaded; `message` is Spanish."""
+
+    code: str  # stable id, e.g. "invalid_json", "empty", "too_large", "zip_unsafe_path"
+    message: str
+    file: str | None = None
+
+
+@dataclass
+class Submission:
+    student: str
+    path: Path
+    kind: str  # "ipynb" | "py" | "md" | "mixed"
+    cells: list[Cell] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    load_error: LoadError | None = None
+    notes: list[str] = field(default_factory=list)  # Spanish notes, e.g. "nbformat v3 convertido"
+    digest: str = ""  # sha256 of the hand-in's content (resume, cache)
+
+    @property
+    def code_cells(self) -> list[Cell]:
+        return [c for c in self.cells if c.cell_type == "code"]
