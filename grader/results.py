@@ -83,3 +83,10 @@ class GradeResult:
     @property
     def failed_errors(self) -> list[Verdict]:
         return [v for v in self.rules if v.status == "fail" and v.severity == "error"]
+
+
+def result_from_dict(data: dict[str, Any]) -> GradeResult:
+    """Inverse of GradeResult.to_dict() (used to read results back from the gradebook)."""
+    from grader.capture.trace import from_dict
+
+    return from_dict(GradeResult, data)

@@ -1,0 +1,161 @@
+"""Batch grading: every hand-in of a folder or ZIP, several at a time, resumable.
+
+Each hand-in is graded in its own worker process (`python -m grader.worker`), so a crash, a
+TensorFlow abort or a memory blow-up costs that hand-in alone. The parent process is the only writer
+of the SQLite gradebook; a row is stored the moment its hand-in finishes, so a batch killed half-way
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from grader.gradebook import Gradebook
+from grader.pipeline import GradeOptions
+from grader.results import GradeResult, result_from_dict
+from grader.submissions import Submission, find_submissions
+
+WORKER_TIMEOUT_S = 3 * 3600
+
+
+@dataclass
+class BatchSummary:
+    graded: list[str]
+    skipped: list[str]  # already in the gradebook with the same content, rubric and budget
+    failed: list[str]  # the grader itself failed on these (their result says why)
+    out_dir: Path
+
+
+def grade_batch(
+    path: Path,
+    opts: GradeOptions,
+    *,
+    jobs: int = 1,
+    force: bool = False,
+    progress: bool = True,
+) -> BatchSummary:
+    from grader.report import render_summary, write_exports
+    from grader.rubric import load_rubric
+
+    rubric = load_rubric(opts.rubric_path)
+    opts.out_dir.mkdir(parents=True, exist_ok=True)
+    subs = find_submissions(path, workdir=opts.out_dir / "extracted")
+    summary = BatchSummary([], [], [], opts.out_dir)
+    with Gradebook(opts.out_dir / "gradebook.sqlite") as book:
+        todo = []
+        for sub in subs:
+            if not force and book.is_done(sub.student, sub.digest, rubric.digest, opts.budget.name):
+                summary.skipped.append(sub.student)
+            else:
+                todo.append(sub)
+        bar = tqdm(total=len(todo), unit="entrega", disable=not progress, dynamic_ncols=True)
+        stop = threading.Event()
+        children: set[subprocess.Popen] = set()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                futures = {pool.submit(_run_worker, s, opts, children, stop): s for s in todo}
+                for fut in as_completed(futures):
+                    sub = futures[fut]
+                    result, ok = fut.result()
+                    book.store(result, status="graded" if ok else "error",
+                               rubric_digest=rubric.digest, budget=opts.budget.name)
+                    (summary.graded if ok else summary.failed).append(sub.student)
+                    bar.set_postfix_str(f"{sub.student}: {_short_score(result, ok)}")
+                    bar.update()
+        except KeyboardInterrupt:
+            stop.set()
+            for child in list(children):
+                _kill(child)
+            raise
+        finally:
+            bar.close()
+        students = [s.student for s in subs]
+        results = [result_from_dict(r["result"]) for r in book.results(students)]
+    report_links = {r.student: f"{r.student}.html" for r in results}
+    render_summary(results, opts.out_dir, report_links=report_links)
+    write_exports(results, opts.out_dir)
+    return summary
+
+
+def _run_worker(
+    sub: Submission, opts: GradeOptions, children: set, stop: threading.Event
+) -> tuple[GradeResult, bool]:
+    """Grade one hand-in in a child process; any failure of the grader becomes an error result."""
+    if stop.is_set():
+        return error_result(sub, "batch interrupted"), False
+    with tempfile.TemporaryDirectory(prefix="grader-job-") as tmp:
+        spec = Path(tmp) / "job.json"
+        out = Path(tmp) / "result.json"
+        spec.write_text(json.dumps(_job_spec(sub, opts, out)), encoding="utf-8")
+        cmd = [sys.executable, "-m", "grader.worker", str(spec)]
+        log = opts.out_dir / "logs" / f"{sub.student}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as log_file:
+            proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            children.add(proc)
+            try:
+                rc = proc.wait(timeout=WORKER_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                _kill(proc)
+                return error_result(sub, f"worker timed out after {WORKER_TIMEOUT_S} s"), False
+            finally:
+                children.discard(proc)
+        if rc == 0 and out.is_file():
+            return result_from_dict(json.loads(out.read_text(encoding="utf-8"))), True
+        tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+        return error_result(sub, f"worker exited with code {rc}; log {log}:\n{tail}"), False
+
+
+def _job_spec(sub: Submission, opts: GradeOptions, out: Path) -> dict:
+    return {
+        "submission": str(sub.path),
+        "student": sub.student,
+        "result": str(out),
+        "options": {
+            "out_dir": str(opts.out_dir),
+            "budget": asdict(opts.budget),
+            "rubric_path": str(opts.rubric_path) if opts.rubric_path else None,
+            "data_dir": str(opts.data_dir) if opts.data_dir else None,
+            "cache_dir": str(opts.retrain_cache),
+            "seed": opts.seed,
+            "pdf": opts.pdf,
+        },
+    }
+
+
+def error_result(sub: Submission, detail: str) -> GradeResult:
+    """A result that says the grader failed on this hand-in. It carries no grade (score 0, status error)."""
+    return GradeResult(
+        student=sub.student,
+        score=0.0,
+        max_score=10.0,
+        errors=[{
+            "stage": "grader",
+            "code": "grader_error",
+            "message": "El corrector no pudo terminar con esta entrega; el profesor la revisará a mano.",
+            "detail": detail,
+        }],
+        meta={"status": "error", "submission_digest": sub.digest, "files": sub.files},
+    )
+
+
+def _short_score(result: GradeResult, ok: bool) -> str:
+    return f"{result.score:g}/{result.max_score:g}" if ok else "error"
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

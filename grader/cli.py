@@ -1,0 +1,200 @@
+"""Command line: argument parsing only; the work is in grader.pipeline / grader.batch.
+
+Exit codes: 0 ok; 1 `check` found an error-severity rule failing; 2 bad usage or configuration
+(GraderError); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from grader import __version__
+from grader.errors import GraderError
+
+SYMBOLS = {"pass": "✓", "fail": "✗", "warn": "⚠", "skip": "–"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="grader",
+        description="Grade 'Trabajo 2' (Keras, Fashion-MNIST) hand-ins: runs the student's code in a "
+        "sandboxed kernel, retrains every model itself and writes HTML/PDF reports.",
+    )
+    p.add_argument("--version", action="version", version=f"grader {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--rubric", type=Path, help="rubric YAML (default: the shipped trabajo2.yaml)")
+        sp.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST .gz files")
+        sp.add_argument("--cache-dir", type=Path, help="retrain cache (default: OUT/.cache)")
+        sp.add_argument("--seed", type=int, default=1234, help="training seed (default 1234)")
+        sp.add_argument("--no-pdf", action="store_true", help="skip the PDF reports")
+
+    g = sub.add_parser("grade", help="grade every hand-in in a folder or ZIP (instructors)",
+                       description="Grade a folder or ZIP of hand-ins into OUT: one report per hand-in, "
+                       "index.html (class summary), grades.csv, results.json, junit.xml, gradebook.sqlite. "
+                       "Re-running only re-grades hand-ins whose content or rubric changed.")
+    g.add_argument("path", type=Path, help="folder or .zip of hand-ins (or one hand-in)")
+    g.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
+    g.add_argument("--jobs", "-j", type=int, default=1, help="hand-ins graded in parallel (default 1)")
+    g.add_argument("--force", action="store_true", help="re-grade everything, ignoring the gradebook")
+    g.add_argument("--budget", choices=["full", "quick"], default="full",
+                   help="full: the student's epochs (default); quick: comparison models capped")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(g)
+
+    c = sub.add_parser("check", help="self-check one hand-in (students, CI)",
+                       description="Grade one hand-in quickly and print a checklist (Spanish). Exit code 1 "
+                       "when a rule of error severity fails.")
+    c.add_argument("path", type=Path, help="the notebook, .py/.md file or folder to check")
+    c.add_argument("--out", type=Path, default=Path("grader-report"), help="report folder")
+    c.add_argument("--full", action="store_true", help="train every model with its full epochs")
+    c.add_argument("--json", type=Path, metavar="FILE", help="write the machine-readable result here")
+    c.add_argument("--ci", action="store_true",
+                   help="also write OUT/junit.xml and print GitHub-style annotations")
+    common(c)
+
+    cap = sub.add_parser("capture", help="run a hand-in in the sandbox and write its trace (debugging)")
+    cap.add_argument("path", type=Path)
+    cap.add_argument("--out", type=Path, required=True, help="folder for trace.json and arrays/")
+    cap.add_argument("--data-dir", type=Path)
+
+    d = sub.add_parser("data", help="make Fashion-MNIST available offline (seeds Keras' cache)")
+    d.add_argument("--data-dir", type=Path)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # a killed batch stops like Ctrl-C: children reaped
+    try:
+        return COMMANDS[args.command](args)
+    except GraderError as e:
+        print(f"grader: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("grader: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _options(args: argparse.Namespace, budget_name: str):
+    from grader.pipeline import GradeOptions
+    from grader.retrain import Budget
+
+    return GradeOptions(
+        out_dir=args.out,
+        budget=Budget(name=budget_name),
+        rubric_path=args.rubric,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        seed=args.seed,
+        pdf=not args.no_pdf,
+    )
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from grader.batch import grade_batch
+
+    if not args.path.exists():
+        raise GraderError(f"{args.path}: no such file or folder")
+    s = grade_batch(args.path, _options(args, args.budget), jobs=args.jobs, force=args.force,
+                    progress=not args.quiet)
+    print(f"graded {len(s.graded)}, unchanged {len(s.skipped)}, grader errors {len(s.failed)}"
+          f" -> {s.out_dir / 'index.html'}")
+    for student in s.failed:
+        print(f"  grader error on {student}: see {s.out_dir / 'logs' / (student + '.log')}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from grader.pipeline import grade_submission
+    from grader.report import write_exports
+    from grader.submissions import load_submission
+
+    if not args.path.exists():
+        raise GraderError(f"{args.path}: no such file or folder")
+    sub = load_submission(args.path)
+    result = grade_submission(sub, _options(args, "full" if args.full else "quick"))
+    print_checklist(result, args.out)
+    if args.json:
+        args.json.write_text(json.dumps(result.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
+    if args.ci:
+        write_exports([result], args.out)
+        print_annotations(result, sub)
+    return 1 if result.failed_errors or result.meta.get("status") == "error" else 0
+
+
+def print_checklist(result, out_dir: Path) -> None:
+    print(f"\nEntrega: {result.student}    Nota: {result.score:g} / {result.max_score:g}"
+          f"  (presupuesto {result.meta.get('budget', '?')})")
+    for e in result.errors:
+        if e.get("stage") in ("load", "capture", "grader"):
+            print(f"  ✗ {e['message']}")
+    for ex in result.exercises:
+        print(f"\n  {ex.title}: {ex.points:g} / {ex.max_points:g}")
+        for v in (v for v in result.rules if v.exercise == ex.exercise):
+            print(f"    {SYMBOLS.get(v.status, '?')} {v.id}: {v.message}")
+    others = [v for v in result.rules if v.exercise not in {ex.exercise for ex in result.exercises}]
+    if others:
+        print("\n  General:")
+        for v in others:
+            print(f"    {SYMBOLS.get(v.status, '?')} {v.id}: {v.message}")
+    print(f"\nInforme: {out_dir / (result.student + '.html')}")
+
+
+def print_annotations(result, sub) -> None:
+    """GitHub Actions workflow commands: one ::error / ::warning per failing rule."""
+    first_file = sub.files[0] if sub.files else str(sub.path)
+    for v in result.rules:
+        if v.status not in ("fail", "warn"):
+            continue
+        level = "error" if v.status == "fail" and v.severity == "error" else "warning"
+        ev = v.evidence[0] if v.evidence else None
+        where = f"file={first_file}"
+        if ev is not None and ev.cell is not None and ev.cell < len(sub.cells):
+            origin = sub.cells[ev.cell].origin
+            where = f"file={origin.file or first_file}"
+            if sub.kind != "ipynb":
+                where += f",line={origin.line + max((ev.line or 1) - 1, 0)}"
+        message = v.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        print(f"::{level} {where},title={v.id}::{message}")
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from grader.capture.runner import capture_submission
+    from grader.capture.static import analyze
+    from grader.pipeline import annotate_rows
+    from grader.submissions import load_submission
+
+    sub = load_submission(args.path)
+    if sub.load_error:
+        raise GraderError(f"{args.path}: {sub.load_error.message}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    trace = capture_submission(sub, args.out, data_dir=args.data_dir)
+    trace.static = analyze(sub)
+    annotate_rows(trace, args.out / "arrays", args.data_dir)
+    trace.save(args.out / "trace.json")
+    print(f"{len(trace.fits)} fits, {len(trace.evals)} evaluate/predict, {len(trace.errors)} cell errors,"
+          f" status {trace.status} -> {args.out / 'trace.json'}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from grader.data import load_fashion_mnist, seed_keras_cache
+
+    data = load_fashion_mnist(args.data_dir)
+    folder = seed_keras_cache(args.data_dir)
+    print(f"Fashion-MNIST: {len(data.x_train)} train / {len(data.x_test)} test from {data.source};"
+          f" Keras cache ready at {folder}")
+    return 0
+
+
+COMMANDS = {"grade": cmd_grade, "check": cmd_check, "capture": cmd_capture, "data": cmd_data}

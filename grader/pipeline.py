@@ -1,0 +1,168 @@
+"""grade_submission(): load -> capture -> retrain -> rules -> report, readable top to bottom.
+
+Everything a student's hand-in can get wrong ends up as data in its GradeResult; only problems of the
+grader's own configuration raise (GraderError).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import __version__
+from grader.capture.trace import Trace
+from grader.results import GradeResult
+from grader.retrain import Budget
+from grader.submissions import Submission
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    out_dir: Path
+    budget: Budget = field(default_factory=Budget)
+    rubric_path: Path | None = None
+    data_dir: Path | None = None
+    cache_dir: Path | None = None  # retrain cache; default out_dir/.cache
+    seed: int = 1234
+    pdf: bool = True
+    keep_work: bool = False  # keep the captured arrays (large) after grading
+
+    @property
+    def retrain_cache(self) -> Path:
+        return self.cache_dir or self.out_dir / ".cache"
+
+
+def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
+    """Grade one hand-in and write its trace, result JSON and report under opts.out_dir."""
+    from grader.attribution import attribute
+    from grader.capture.runner import capture_submission
+    from grader.capture.static import analyze
+    from grader.report import render_report
+    from grader.retrain import retrain_trace
+    from grader.rubric import load_rubric
+    from grader.rules import grade
+
+    started = time.monotonic()
+    rubric = load_rubric(opts.rubric_path)
+    work = opts.out_dir / "work" / sub.student
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+
+    timings: dict[str, float] = {}
+    if sub.load_error is None:
+        t = time.monotonic()
+        trace = capture_submission(sub, work, data_dir=opts.data_dir)
+        timings["capture_s"] = time.monotonic() - t
+    else:
+        trace = Trace(student=sub.student, status="not_run")
+    trace.static = analyze(sub)
+    annotate_rows(trace, work / "arrays", opts.data_dir)
+    trace.save(work / "trace.json")
+
+    attribution = attribute(sub, trace)
+    t = time.monotonic()
+    runs = retrain_trace(
+        trace,
+        work / "arrays",
+        final_model_id=attribution.final_model_id,
+        budget=opts.budget,
+        cache_dir=opts.retrain_cache,
+        seed=opts.seed,
+    )
+    timings["retrain_s"] = time.monotonic() - t
+    attribution.label_runs(runs)
+
+    verdicts, exercises, score, max_score = grade(sub, trace, runs, rubric, attribution)
+    final = next((r for r in runs if r.is_final and r.status == "ok"), None)
+    timings["total_s"] = time.monotonic() - started
+    result = GradeResult(
+        student=sub.student,
+        score=score,
+        max_score=max_score,
+        rules=verdicts,
+        runs=runs,
+        exercises=exercises,
+        final=None
+        if final is None
+        else {
+            "val_accuracy": final.best_val_accuracy,
+            "test_accuracy": final.test_accuracy,
+            "epochs": final.epochs_run,
+        },
+        errors=_errors(sub, trace),
+        meta={
+            "grader_version": __version__,
+            "rubric": rubric.title,
+            "rubric_digest": rubric.digest,
+            "budget": opts.budget.name,
+            "seed": opts.seed,
+            "submission_digest": sub.digest,
+            "files": sub.files,
+            "kind": sub.kind,
+            "notes": sub.notes,
+            "trace_status": trace.status,
+            "versions": {"python": platform.python_version(), **_library_versions()},
+            "timings": {k: round(v, 2) for k, v in timings.items()},
+        },
+    )
+    (opts.out_dir / "results").mkdir(parents=True, exist_ok=True)
+    (opts.out_dir / "results" / f"{sub.student}.json").write_text(
+        json.dumps(result.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8"
+    )
+    render_report(result, opts.out_dir, pdf=opts.pdf)
+    if not opts.keep_work:
+        shutil.rmtree(work / "arrays", ignore_errors=True)
+    return result
+
+
+def annotate_rows(trace: Trace, arrays_dir: Path, data_dir: Path | None) -> None:
+    """Fill ArrayRef.rows (train/test/other counts) from row fingerprints of the saved arrays."""
+    import numpy as np
+
+    from grader.data import row_index
+
+    refs = [r for f in trace.fits for r in (f.x, *(f.validation_data or ()))]
+    refs += [e.x for e in trace.evals]
+    seen: dict[str, dict[str, int]] = {}
+    index = None
+    for ref in refs:
+        if ref is None or not ref.stored:
+            continue
+        if ref.digest not in seen:
+            path = arrays_dir / f"{ref.digest}.npy"
+            if not path.is_file():
+                continue
+            index = index or row_index(data_dir)
+            seen[ref.digest] = index.match(np.load(path, allow_pickle=False)).summary()
+        ref.rows = seen[ref.digest]
+
+
+def _errors(sub: Submission, trace: Trace) -> list[dict]:
+    errors: list[dict] = []
+    if sub.load_error is not None:
+        e = sub.load_error
+        errors.append({"stage": "load", "code": e.code, "message": e.message, "file": e.file})
+    if trace.status not in ("ok", "not_run"):
+        errors.append({"stage": "capture", "code": trace.status, "message": "; ".join(trace.messages)})
+    for ce in trace.errors:
+        errors.append(
+            {"stage": "cell", "code": ce.ename, "message": ce.evalue, "cell": ce.cell, "line": ce.line}
+        )
+    return errors
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("tensorflow-cpu", "keras", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
