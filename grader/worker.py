@@ -23,7 +23,19 @@ def options_from_dict(d: dict) -> GradeOptions:
     )
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the batch process dies (even by SIGKILL)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     sub = load_submission(Path(job["submission"]), student=job["student"])
     result = grade_submission(sub, options_from_dict(job["options"]))

@@ -1,0 +1,120 @@
+"""Batch grading end to end: real kernels, real retraining on tiny hand-ins, the SQLite gradebook.
+
+Includes the kill-and-resume checks: a batch killed half-way (SIGINT, SIGKILL) is finished by a
+re-run that neither re-grades finished hand-ins nor loses or duplicates a result.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.kernel]
+
+TINY = """\
+import numpy as np
+from tensorflow import keras
+from keras.datasets import fashion_mnist
+(x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+x_train, x_test = x_train[:1500] / 255.0, x_test / 255.0
+y_train = y_train[:1500]
+"""
+
+
+def tiny_notebook(units: int) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Trabajo 2: Aspectos prácticos de las redes neuronales"),
+        nbformat.v4.new_code_cell(TINY),
+        nbformat.v4.new_markdown_cell("## 4. Regularización y red final"),
+        nbformat.v4.new_code_cell(
+            "model = keras.Sequential([keras.layers.Flatten(input_shape=(28, 28)),\n"
+            f"    keras.layers.Dense({units}, activation='relu'), keras.layers.Dropout(0.2),\n"
+            "    keras.layers.Dense(10, activation='softmax')])\n"
+            "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
+            "history = model.fit(x_train, y_train, epochs=1, batch_size=64, validation_split=0.2)\n"
+        ),
+        nbformat.v4.new_code_cell("model.evaluate(x_test, y_test)"),
+    ]
+    return nb
+
+
+@pytest.fixture
+def batch_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "entregas"
+    folder.mkdir()
+    for i, units in enumerate((16, 24, 32)):
+        nbformat.write(tiny_notebook(units), folder / f"alumno{i}.ipynb")
+    (folder / "roto.ipynb").write_text("{ not json", encoding="utf-8")
+    return folder
+
+
+def run_cli(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, **kw)
+
+
+def rows(out: Path) -> dict[str, tuple]:
+    with sqlite3.connect(out / "gradebook.sqlite") as db:
+        return {r[0]: r[1:] for r in db.execute("SELECT student, status, attempts, finished_at FROM results")}
+
+
+def test_grade_batch_writes_everything_and_resumes_without_regrading(batch_dir: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    proc = run_cli("grade", str(batch_dir), "--out", str(out), "--quiet", "--no-pdf", "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr
+    book = rows(out)
+    assert set(book) == {"alumno0", "alumno1", "alumno2", "roto"}
+    assert all(status == "graded" and attempts == 1 for status, attempts, _ in book.values())
+    for name in ("index.html", "grades.csv", "results.json", "junit.xml"):
+        assert (out / name).is_file(), name
+    for student in book:
+        assert (out / f"{student}.html").is_file()
+    results = {r["student"]: r for r in json.loads((out / "results.json").read_text())}
+    assert results["roto"]["errors"][0]["stage"] == "load"
+    assert results["alumno0"]["runs"] and results["alumno0"]["runs"][0]["status"] == "ok"
+
+    # Unchanged hand-ins are not graded again; a changed one is.
+    nbformat.write(tiny_notebook(48), batch_dir / "alumno1.ipynb")
+    proc = run_cli("grade", str(batch_dir), "--out", str(out), "--quiet", "--no-pdf")
+    assert proc.returncode == 0, proc.stderr
+    assert "graded 1, unchanged 3" in proc.stdout
+    again = rows(out)
+    assert again["alumno0"] == book["alumno0"]
+    assert again["alumno1"][1] == 2
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_batch_resumes_without_losing_or_duplicating(batch_dir: Path, tmp_path: Path, sig):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "grader", "grade", str(batch_dir), "--out", str(out), "--quiet", "--no-pdf"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # wait until some, but not all, hand-ins are stored
+        if (out / "gradebook.sqlite").is_file() and 1 <= len(rows(out)) < 4:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.5)
+    else:
+        pytest.fail("no hand-in finished in time")
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    before = rows(out)
+    assert 1 <= len(before) < 4
+
+    resumed = run_cli("grade", str(batch_dir), "--out", str(out), "--quiet", "--no-pdf")
+    assert resumed.returncode == 0, resumed.stderr
+    after = rows(out)
+    assert set(after) == {"alumno0", "alumno1", "alumno2", "roto"}
+    for student, row in before.items():
+        assert after[student] == row, f"{student} was graded again"
+    assert all(attempts == 1 for _, attempts, _ in after.values())
+    exported = json.loads((out / "results.json").read_text())
+    assert sorted(r["student"] for r in exported) == ["alumno0", "alumno1", "alumno2", "roto"]
