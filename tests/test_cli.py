@@ -1,0 +1,64 @@
+"""The command line as users call it: a real subprocess, real kernel, real retrain."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.test_batch import tiny_notebook
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True)
+
+
+def test_version_and_help():
+    assert run_cli("--version").stdout.startswith("grader ")
+    help_text = run_cli("--help").stdout
+    for command in ("grade", "check", "capture", "data"):
+        assert command in help_text
+    assert "--ci" in run_cli("check", "--help").stdout
+
+
+def test_missing_path_is_a_clear_usage_error(tmp_path: Path):
+    proc = run_cli("check", str(tmp_path / "nope.ipynb"))
+    assert proc.returncode == 2
+    assert "no such file" in proc.stderr
+
+
+def test_bad_rubric_stops_at_once_naming_the_file(tmp_path: Path):
+    nb = tmp_path / "a.ipynb"
+    nbformat.write(tiny_notebook(16), nb)
+    rubric = tmp_path / "broken.yaml"
+    rubric.write_text("title: x\nexercises: 3\n", encoding="utf-8")
+    proc = run_cli("check", str(nb), "--rubric", str(rubric), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    assert "broken.yaml" in proc.stderr
+
+
+@pytest.mark.kernel
+def test_check_ci_writes_json_junit_and_annotations(tmp_path: Path):
+    nb = tmp_path / "alumno.ipynb"
+    nbformat.write(tiny_notebook(16), nb)
+    out = tmp_path / "report"
+    proc = run_cli("check", str(nb), "--ci", "--no-pdf", "--out", str(out), "--json", str(tmp_path / "r.json"))
+    # The tiny notebook skips exercises 1-3, so error-severity rules fail: exit code 1.
+    assert proc.returncode == 1, proc.stderr
+    assert "Nota:" in proc.stdout and "Informe:" in proc.stdout
+    assert "::error file=alumno.ipynb" in proc.stdout
+    result = json.loads((tmp_path / "r.json").read_text())
+    for key in ("student", "score", "max_score", "rules", "runs", "final", "errors"):
+        assert key in result
+    assert result["student"] == "alumno"
+    ids = {r["id"] for r in result["rules"]}
+    assert {"split_20", "new_model_per_fit", "no_test_tuning", "final_val_accuracy"} <= ids
+    assert result["final"] is not None and 0.0 < result["final"]["val_accuracy"] <= 1.0
+    suite = ET.parse(out / "junit.xml").getroot()
+    assert len(suite.findall(".//testcase")) == len(result["rules"])
+    assert (out / "alumno.html").is_file()
