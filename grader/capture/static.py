@@ -1,0 +1,448 @@
+"""Static facts about a hand-in, read with `ast` without running it (goes into `Trace.static`).
+
+This is what still grades a notebook that crashes in cell 3: which fits it makes and how they
+validate, which activations / initializers / optimizers / regularisers it names, where it evaluates,
+and which cells are not even Python. Every fact carries its cell (0-based index into
+`Submission.cells`) and line (1-based inside that cell). `reported_metrics` reads the accuracies a
+student printed in the SAVED outputs.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+from grader.submissions import Cell, Submission
+
+STATIC_VERSION = 1
+_PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
+
+LAYER_TYPES = {
+    "Dense", "Dropout", "Flatten", "BatchNormalization", "Activation", "Reshape", "Input", "InputLayer",
+    "Conv2D", "MaxPooling2D", "GaussianNoise", "AlphaDropout", "LayerNormalization",
+}
+REGULARIZER_CALLS = {
+    "Dropout": "Dropout", "AlphaDropout": "Dropout", "GaussianNoise": "GaussianNoise", "SpatialDropout2D": "Dropout",
+    "BatchNormalization": "BatchNormalization", "EarlyStopping": "EarlyStopping",
+    "l1": "l1", "l2": "l2", "l1_l2": "l1_l2", "L1": "l1", "L2": "l2", "L1L2": "l1_l2",
+}
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+# Spellings students use (strings, classes, legacy aliases) -> one canonical name. Keys are _key()ed.
+_INITIALIZERS = {
+    "zeros": "zeros", "zero": "zeros", "ones": "ones", "one": "ones", "constant": "constant",
+    "randomnormal": "random_normal", "normal": "random_normal", "truncatednormal": "truncated_normal",
+    "henormal": "he_normal", "glorotnormal": "glorot_normal", "lecunnormal": "lecun_normal",
+    "xaviernormal": "glorot_normal", "randomuniform": "random_uniform", "uniform": "random_uniform",
+    "glorotuniform": "glorot_uniform", "xavieruniform": "glorot_uniform", "heuniform": "he_uniform",
+    "lecununiform": "lecun_uniform", "orthogonal": "orthogonal", "identity": "identity",
+    "variancescaling": "variance_scaling",
+}
+_OPTIMIZERS = {
+    "sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adadelta": "Adadelta",
+    "adamax": "Adamax", "nadam": "Nadam", "adamw": "AdamW", "ftrl": "Ftrl", "lion": "Lion", "lamb": "Lamb",
+    "adafactor": "Adafactor",
+}
+_ACTIVATIONS = {
+    "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax", "elu": "elu", "selu": "selu",
+    "softplus": "softplus", "softsign": "softsign", "leakyrelu": "leaky_relu", "prelu": "prelu",
+    "linear": "linear", "swish": "swish", "silu": "silu", "gelu": "gelu", "hardsigmoid": "hard_sigmoid",
+    "exponential": "exponential", "relu6": "relu6", "mish": "mish",
+}
+
+
+def normalize_initializer(name: str) -> str | None:
+    """'zero', 'Zeros', 'RandomNormal', 'normal' ... -> 'zeros', 'random_normal'; None if unknown."""
+    return _INITIALIZERS.get(_key(name))
+
+
+def normalize_optimizer(name: str) -> str | None:
+    """'sgd', 'SGD', 'rmsprop', 'Adam' ... -> 'SGD', 'RMSprop', 'Adam'; None if unknown."""
+    return _OPTIMIZERS.get(_key(name))
+
+
+def normalize_activation(name: str) -> str | None:
+    """'relu', 'ReLU', tf.nn.sigmoid's 'sigmoid', 'LeakyReLU' ... -> 'relu', 'leaky_relu'; None if unknown."""
+    return _ACTIVATIONS.get(_key(name))
+
+
+def analyze(sub: Submission) -> dict[str, Any]:
+    """All static facts of a submission, JSON-safe."""
+    facts: dict[str, Any] = {
+        "version": STATIC_VERSION,
+        "code_cells": 0,
+        "syntax_errors": [],
+        "imports": [],
+        "fits": [],
+        "evals": [],
+        "compiles": [],
+        "models": [],
+        "layers": [],
+        "initializers": [],
+        "optimizers": [],
+        "activations": [],
+        "regularization": [],
+        "train_slices": [],
+        "magics": [],
+        "uses_fashion_mnist": False,
+        "uses_keras": False,
+    }
+    for cell in sub.code_cells:
+        facts["code_cells"] += 1
+        source, magics = strip_magics(cell.source)
+        facts["magics"] += [{"cell": cell.index, "line": n, "text": t} for n, t in magics]
+        if source is None:
+            continue
+        if re.search(r"fashion[_ ]?mnist", cell.source, re.IGNORECASE):
+            facts["uses_fashion_mnist"] = True
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            facts["syntax_errors"].append(
+                {"cell": cell.index, "line": exc.lineno or 1, "msg": exc.msg, "text": (exc.text or "").strip()[:200]}
+            )
+            continue
+        _CellVisitor(cell, source, facts).visit(tree)
+    facts["uses_keras"] = facts["uses_keras"] or bool(facts["fits"] and facts["models"])
+    return facts
+
+
+def strip_magics(source: str) -> tuple[str | None, list[tuple[int, str]]]:
+    """Blank out IPython magics and shell lines, keeping line numbers; None for non-Python cells."""
+    lines = source.splitlines()
+    found: list[tuple[int, str]] = []
+    first = lines[0].strip() if lines else ""
+    if first.startswith("%%"):
+        name = first[2:].split()[0] if len(first) > 2 else ""
+        found.append((1, first))
+        if name not in _PYTHON_CELL_MAGICS:
+            return None, found
+        lines[0] = ""
+    for i, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped.startswith(("%", "!")) or (stripped.endswith("?") and not stripped.startswith("#")
+                                                 and re.fullmatch(r"[\w.]+\?\??", stripped)):
+            found.append((i + 1, stripped))
+            indent = line[: len(line) - len(stripped)]
+            lines[i] = indent + "pass" if indent else ""
+    return "\n".join(lines), found
+
+
+class _CellVisitor(ast.NodeVisitor):
+    def __init__(self, cell: Cell, source: str, facts: dict[str, Any]):
+        self.cell = cell
+        self.source = source
+        self.facts = facts
+        self.functions: list[str] = []
+        self.targets: dict[int, str] = {}  # id(call node) -> assigned name
+        # String constants of the cell: a loop `for act in ["sigmoid", "relu"]` feeding activation=act.
+        # Only constants inside list/tuple/set/dict literals: those are the "configurations to try".
+        self.constants = sorted({
+            (n.value, n.lineno)
+            for coll in ast.walk(ast.parse(source)) if isinstance(coll, (ast.List, ast.Tuple, ast.Set, ast.Dict))
+            for n in ast.iter_child_nodes(coll) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        }, key=lambda c: (c[1], c[0]))
+        self.seen_variables: set[tuple[str, str]] = set()
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def seg(self, node: ast.AST | None) -> str | None:
+        if node is None:
+            return None
+        text = ast.get_source_segment(self.source, node)
+        return text if text is not None else ast.unparse(node)
+
+    def fact(self, node: ast.AST, **values: Any) -> dict[str, Any]:
+        out = {"cell": self.cell.index, "line": node.lineno, "end_line": getattr(node, "end_lineno", node.lineno)}
+        if self.functions:
+            out["function"] = self.functions[-1]
+        out.update(values)
+        return out
+
+    def from_variable(self, kind: str, value: ast.AST, arg: str) -> None:
+        """A keyword fed by a variable: record the matching string constants of the cell instead."""
+        normalize = {"activations": normalize_activation, "initializers": normalize_initializer,
+                     "optimizers": normalize_optimizer}[kind]
+        if (kind, arg) in self.seen_variables:
+            return
+        self.seen_variables.add((kind, arg))
+        for text, line in self.constants:
+            name = normalize(text)
+            if name:
+                self.facts[kind].append(
+                    {"cell": self.cell.index, "line": line, "end_line": line, "name": name, "source": repr(text),
+                     "arg": arg, "via": self.seg(value)}
+                )
+
+    # -- visitors --------------------------------------------------------------------------------
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self.functions.append(node.name)
+        self.generic_visit(node)
+        self.functions.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._import(node, alias.name, [])
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        self._import(node, node.module or "", [a.name for a in node.names])
+
+    def _import(self, node: ast.AST, module: str, names: list[str]) -> None:
+        self.facts["imports"].append(self.fact(node, module=module, names=names))
+        if module.split(".")[0] in ("keras", "tensorflow"):
+            self.facts["uses_keras"] = True
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if isinstance(node.value, ast.Call) and isinstance(node.targets[0], (ast.Name, ast.Attribute)):
+            self.targets[id(node.value)] = self.seg(node.targets[0]) or ""
+        if isinstance(node.value, ast.Subscript):
+            self._train_slice(node.targets[0], node.value)
+        self.generic_visit(node)
+
+    def _train_slice(self, target: ast.AST, sub: ast.Subscript) -> None:
+        base = self.seg(sub.value) or ""
+        if "train" not in base.lower() or not isinstance(sub.slice, ast.Slice):
+            return
+        bounds = [_const_int(b) for b in (sub.slice.lower, sub.slice.upper)]
+        self.facts["train_slices"].append(
+            self.fact(sub, target=self.seg(target), base=base, source=self.seg(sub), start=bounds[0], stop=bounds[1])
+        )
+
+    def visit_Call(self, node: ast.Call) -> None:
+        callee = _dotted(node.func)
+        last = callee.rsplit(".", 1)[-1]
+        kwargs = {k.arg: k.value for k in node.keywords if k.arg}
+        if isinstance(node.func, ast.Attribute) and last in ("fit", "fit_generator"):
+            self._fit(node, callee, kwargs)
+        elif isinstance(node.func, ast.Attribute) and last in ("evaluate", "predict", "predict_classes"):
+            self.facts["evals"].append(
+                self.fact(node, kind="evaluate" if last == "evaluate" else "predict", target=self.seg(node.func.value),
+                          args=[self.seg(a) for a in node.args], kwargs={k: self.seg(v) for k, v in kwargs.items()})
+            )
+        elif isinstance(node.func, ast.Attribute) and last == "compile":
+            self._compile(node, kwargs)
+        if last in ("Sequential", "Model"):
+            self.facts["models"].append(self.fact(node, kind=last, target=self.targets.get(id(node))))
+        if last in LAYER_TYPES:
+            self._layer(node, last, kwargs)
+        if last in ("load_data",) and "fashion" in callee.lower():
+            self.facts["uses_fashion_mnist"] = True
+        if last == "train_test_split":
+            size = kwargs.get("test_size") or kwargs.get("train_size")
+            self.facts["train_slices"].append(
+                self.fact(node, target=self.targets.get(id(node)), base=self.seg(node.args[0]) if node.args else "",
+                          source=self.seg(node), test_size=_const_float(kwargs.get("test_size")),
+                          train_size=_const_float(kwargs.get("train_size")), size_source=self.seg(size))
+            )
+        self._named_things(node, callee, last, kwargs)
+        self.generic_visit(node)
+
+    def _fit(self, node: ast.Call, callee: str, kwargs: dict[str, ast.AST]) -> None:
+        pos = [self.seg(a) for a in node.args]
+        split = kwargs.get("validation_split")
+        self.facts["fits"].append(
+            self.fact(
+                node, call=callee, target=self.seg(node.func.value),  # type: ignore[attr-defined]
+                x=self.seg(kwargs.get("x")) or (pos[0] if pos else None),
+                y=self.seg(kwargs.get("y")) or (pos[1] if len(pos) > 1 else None),
+                kwargs={k: self.seg(v) for k, v in kwargs.items()},
+                validation_split=_const_float(split), validation_data=self.seg(kwargs.get("validation_data")),
+                epochs=self.seg(kwargs.get("epochs")) or (pos[3] if len(pos) > 3 else None),
+                batch_size=self.seg(kwargs.get("batch_size")) or (pos[2] if len(pos) > 2 else None),
+                callbacks=self.seg(kwargs.get("callbacks")),
+            )
+        )
+        self.facts["uses_keras"] = True
+
+    def _compile(self, node: ast.Call, kwargs: dict[str, ast.AST]) -> None:
+        opt = kwargs.get("optimizer") or (node.args[0] if node.args else None)
+        self.facts["compiles"].append(
+            self.fact(node, target=self.seg(node.func.value), optimizer=self.seg(opt),  # type: ignore[attr-defined]
+                      loss=self.seg(kwargs.get("loss")), metrics=self.seg(kwargs.get("metrics")))
+        )
+        if isinstance(opt, ast.Constant) and isinstance(opt.value, str) and normalize_optimizer(opt.value):
+            self.facts["optimizers"].append(self.fact(opt, name=normalize_optimizer(opt.value), source=self.seg(opt),
+                                                      learning_rate=None))
+        elif isinstance(opt, (ast.Name, ast.Attribute, ast.Subscript)):
+            self.from_variable("optimizers", opt, "optimizer")
+
+    def _layer(self, node: ast.Call, last: str, kwargs: dict[str, ast.AST]) -> None:
+        units = kwargs.get("units") or (node.args[0] if node.args and last == "Dense" else None)
+        act = kwargs.get("activation")
+        if last == "Activation" and node.args:
+            act = node.args[0]
+        init = kwargs.get("kernel_initializer")
+        self.facts["layers"].append(
+            self.fact(node, type=last, units=self.seg(units), activation=_name_of(act, normalize_activation),
+                      activation_source=self.seg(act), kernel_initializer=_name_of(init, normalize_initializer),
+                      initializer_source=self.seg(init), target=self.targets.get(id(node)))
+        )
+
+    def _named_things(self, node: ast.Call, callee: str, last: str, kwargs: dict[str, ast.AST]) -> None:
+        init_class = normalize_initializer(last) if last[:1].isupper() else None
+        if init_class:
+            self.facts["initializers"].append(self.fact(node, name=init_class, source=self.seg(node), arg=None))
+        opt_class = normalize_optimizer(last) if last[:1].isupper() else None
+        if opt_class:
+            lr = kwargs.get("learning_rate") or kwargs.get("lr") or (node.args[0] if node.args else None)
+            self.facts["optimizers"].append(self.fact(node, name=opt_class, source=self.seg(node), learning_rate=self.seg(lr)))
+        if last in ("ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"):
+            self.facts["activations"].append(self.fact(node, name=normalize_activation(last), source=self.seg(node), arg=None))
+        if last in REGULARIZER_CALLS:
+            self._regularizer(node, REGULARIZER_CALLS[last], kwargs)
+        for arg, value in kwargs.items():
+            if arg.endswith("_initializer"):
+                self._keyword("initializers", normalize_initializer, arg, value)
+            elif arg == "activation":
+                self._keyword("activations", normalize_activation, arg, value)
+            elif arg.endswith("_regularizer") and value is not None:
+                kind = _name_of(value, lambda s: s.lower() if s.lower() in ("l1", "l2", "l1_l2", "l1l2") else None)
+                if isinstance(value, ast.Call):
+                    kind = REGULARIZER_CALLS.get(_dotted(value.func).rsplit(".", 1)[-1], kind)
+                self.facts["regularization"].append(self.fact(value, kind=kind or "regularizer", arg=arg, source=self.seg(value)))
+
+    def _keyword(self, kind: str, normalize: Any, arg: str, value: ast.AST) -> None:
+        if isinstance(value, ast.Call):
+            return  # the class call itself is recorded when visited
+        name = _name_of(value, normalize)
+        if name:
+            self.facts[kind].append(self.fact(value, name=name, source=self.seg(value), arg=arg))
+        elif isinstance(value, (ast.Name, ast.Subscript)):
+            self.from_variable(kind, value, arg)
+
+    def _regularizer(self, node: ast.Call, kind: str, kwargs: dict[str, ast.AST]) -> None:
+        if kind in ("l1", "l2", "l1_l2"):
+            return  # recorded through the *_regularizer keyword, where it is used
+        extra = {}
+        if kind == "Dropout":
+            extra["rate"] = self.seg(kwargs.get("rate") or (node.args[0] if node.args else None))
+        if kind == "EarlyStopping":
+            extra["monitor"] = _const_str(kwargs.get("monitor")) or "val_loss"
+            extra["restore_best_weights"] = self.seg(kwargs.get("restore_best_weights"))
+        self.facts["regularization"].append(self.fact(node, kind=kind, source=self.seg(node), arg=None, **extra))
+
+
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    if isinstance(node, ast.Call):
+        return _dotted(node.func)
+    return ""
+
+
+def _name_of(node: ast.AST | None, normalize: Any) -> str | None:
+    """Normalised name of a string constant, dotted attribute (tf.nn.relu) or class call."""
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return normalize(node.value)
+    if isinstance(node, (ast.Attribute, ast.Name, ast.Call)):
+        dotted = _dotted(node)
+        return normalize(dotted.rsplit(".", 1)[-1]) if dotted else None
+    return None
+
+
+def _const_float(node: ast.AST | None) -> float | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    return None
+
+
+def _const_int(node: ast.AST | None) -> int | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _const_int(node.operand)
+        return -inner if inner is not None else None
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return node.value
+    return None
+
+
+def _const_str(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+# -- accuracies printed in the saved outputs ---------------------------------------------------------
+_NUMBER = r"(\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*(%?)"
+_KERAS_KV = re.compile(r"\b((?:val_|test_)?acc(?:uracy)?)\s*[:=]\s*" + _NUMBER)
+_PROSE = re.compile(r"(?i)(accuracy|acc\b|precisi[oó]n|exactitud|acierto)[^\d\n]{0,40}?" + _NUMBER)
+_EVAL_LIST = re.compile(r"^\s*\[\s*([-\d.eE]+)\s*,\s*([-\d.eE]+)\s*\]\s*$")
+_MAX_PER_CELL = 400
+
+
+def output_text(cell: Cell) -> str:
+    """The saved text outputs of a cell (streams, text/plain results and error values), joined."""
+    parts = []
+    for out in cell.outputs:
+        if not isinstance(out, dict):
+            continue
+        text = out.get("text")
+        if text is None:
+            text = (out.get("data") or {}).get("text/plain")
+        if isinstance(text, list):
+            text = "".join(str(t) for t in text)
+        if isinstance(text, str):
+            parts.append(text)
+    return "\n".join(parts)
+
+
+def reported_metrics(sub: Submission) -> list[dict[str, Any]]:
+    """Accuracies the student's SAVED outputs show: [{cell, metric, value, text}], value in [0, 1].
+
+    `metric` is "val_accuracy", "test_accuracy" or "accuracy" (training or unknown). A plain
+    "accuracy" printed by a cell that evaluates on the test set and does not fit counts as test.
+    """
+    found: list[dict[str, Any]] = []
+    for cell in sub.code_cells:
+        text = output_text(cell)
+        if not text:
+            continue
+        src = cell.source.lower()
+        test_cell = bool(re.search(r"\.evaluate\([^)]*test", src)) and ".fit(" not in src
+        rows: list[dict[str, Any]] = []
+        for raw in re.split(r"[\r\n]+", re.sub(r".\x08", "", text)):
+            line = raw.strip()
+            if not line:
+                continue
+            hits = [(m.group(1), m.group(2), m.group(3)) for m in _KERAS_KV.finditer(line)]
+            if not hits:
+                hits = [(m.group(1), m.group(2), m.group(3)) for m in _PROSE.finditer(line)][:1]
+            match = _EVAL_LIST.match(line)
+            if not hits and match and test_cell:
+                hits = [("test_accuracy", match.group(2), "")]
+            for key, number, percent in hits:
+                value = _accuracy_value(number, percent)
+                if value is None:
+                    continue
+                rows.append({"cell": cell.index, "metric": _metric(key, line, test_cell), "value": value,
+                             "text": line[:160]})
+        found += rows[-_MAX_PER_CELL:]
+    return found
+
+
+def _accuracy_value(number: str, percent: str) -> float | None:
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    if percent or 1.0 < value <= 100.0:
+        value /= 100.0
+    return value if 0.0 <= value <= 1.0 else None
+
+
+def _metric(key: str, line: str, test_cell: bool) -> str:
+    key, low = key.lower(), line.lower()
+    if key.startswith("val_") or key == "val_accuracy":
+        return "val_accuracy"
+    if key.startswith("test") or "test" in low:
+        return "test_accuracy"
+    if not key.startswith("acc") and re.search(r"\bval", low) or "validaci" in low:
+        return "val_accuracy"
+    return "test_accuracy" if test_cell else "accuracy"
