@@ -24,6 +24,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import nbformat.reader
 
 from grader.errors import GraderError
 
@@ -244,7 +245,8 @@ def _load_ipynb(path: Path, rel: str, notes: list[str]) -> list[Cell]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nb = nbformat.convert(nbformat.from_dict(raw), 4)
+            # reader.reads (not from_dict) also rejoins the line lists of sources and outputs.
+            nb = nbformat.convert(nbformat.reader.reads(json.dumps(raw)), 4)
             cells = [dict(c) for c in nb.cells]
     except Exception:  # noqa: BLE001 - nbformat raises many types; we fall back to raw cells
         if not is_v4:
@@ -412,9 +414,10 @@ def _check_zip(zf: zipfile.ZipFile, rel: str) -> list[tuple[zipfile.ZipInfo, lis
 
 
 def extract_zip(zip_path: Path, workdir: Path | None = None, rel: str | None = None) -> Path:
-    """Extract the hand-in files of a ZIP into a fresh folder under `workdir`; return it.
+    """Extract a ZIP into a fresh folder under `workdir` and return that folder.
 
-    Only notebooks, scripts and nested ZIPs are written. Raises `_FileProblem` (a `LoadError`)
+    Hidden files and __MACOSX are skipped; other files are kept so that a student folder with
+    only a PDF can say so. Raises `_FileProblem` (a `LoadError`)
     for unsafe or broken archives; nothing outside the new folder is ever written.
     """
     rel = rel or zip_path.name
@@ -427,9 +430,10 @@ def extract_zip(zip_path: Path, workdir: Path | None = None, rel: str | None = N
             shutil.rmtree(dest, ignore_errors=True)
             dest.mkdir(parents=True)
             for info, parts in members:
-                if info.is_dir() or not parts or any(is_ignored(p) for p in parts):
+                if not parts or any(is_ignored(p) for p in parts):
                     continue
-                if Path(parts[-1]).suffix.lower() not in NOTEBOOK_SUFFIXES + (".zip",):
+                if info.is_dir():
+                    dest.joinpath(*parts).mkdir(parents=True, exist_ok=True)
                     continue
                 target = dest.joinpath(*parts)
                 if not target.resolve().is_relative_to(dest.resolve()):
