@@ -74,6 +74,9 @@ class Submission:
     digest: str = ""  # sha256 of the hand-in's content (resume, cache)
     # Files of a multi-file hand-in that could not be read while others could (kept, not fatal).
     file_errors: list[LoadError] = field(default_factory=list)
+    # Folder holding the files on disk (the student folder, the extracted ZIP, or the file's
+    # folder): run student code there so that "from utils import ..." between files works.
+    source_dir: Path | None = None
 
     @property
     def code_cells(self) -> list[Cell]:
@@ -551,6 +554,7 @@ def load_submission(path: str | Path, student: str | None = None, *,
                               files=[path.name], digest=_digest([(path.name, path)]))
         _collect(root, workdir, False, found, notes)
     elif path.is_file():
+        root = path.parent
         if suffix not in NOTEBOOK_SUFFIXES:
             error = LoadError("unsupported_type", f"«{path.name}» no es un cuaderno .ipynb ni un "
                               "script .py/.md; entrega el cuaderno de Jupyter.", path.name)
@@ -558,10 +562,13 @@ def load_submission(path: str | Path, student: str | None = None, *,
                               digest=_digest([(path.name, path)]))
         found.files.append((path.name, path))
     else:
+        root = path
         _collect(path, workdir, True, found, notes)
     _drop_exports(found, notes)
     found.files.sort(key=lambda f: file_order_key(f[0]))
-    return _merge(student, path, found, notes)
+    sub = _merge(student, path, found, notes)
+    sub.source_dir = root
+    return sub
 
 
 def _merge(student: str, path: Path, found: _Found, notes: list[str]) -> Submission:

@@ -217,6 +217,7 @@ def test_folder_of_exercise_files_merged_in_order(tmp_path: Path) -> None:
     assert [c.origin.file for c in sub.cells] == sub.files
     assert [c.index for c in sub.cells] == list(range(6))
     assert all(c.origin.cell == 0 for c in sub.cells)
+    assert sub.source_dir == folder and (sub.source_dir / "utils.py").is_file()
     assert section_of(sub, 5) == "ej10.py"
     # The same folder handed to find_submissions is recognised as ONE hand-in, not a batch.
     [again] = find_submissions(folder)
@@ -308,6 +309,7 @@ def test_batch_zip_with_wrapper_folder_and_nested_zip(tmp_path: Path) -> None:
     subs = find_submissions(archive, workdir=tmp_path / "work")
     sara = next(s for s in subs if s.student == "sara")
     assert sara.load_error is None and sara.files == ["ej1.py", "ej2.py"]
+    assert (sara.source_dir / "ej1.py").read_text() == "x = 1\n"  # where capture runs it
     assert any("otro.zip" in n for n in sara.notes)
     check_batch([s for s in subs if s.student != "sara"])
     # Reloading a hand-in from its path (what a worker process does) gives the same result.
@@ -341,7 +343,19 @@ def test_zip_bomb_is_refused_before_extraction(tmp_path: Path) -> None:
     work = tmp_path / "w"
     [sub] = find_submissions(bomb, workdir=work)
     assert_error(sub, "zip_bomb", "bomba.zip")
-    assert not any(p.is_file() for p in work.rglob("*")) if work.exists() else True
+    assert not [p for p in work.rglob("*") if p.is_file()]  # refused before writing anything
+
+
+def test_zip_total_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Incompressible members (no bomb ratio) whose sum is over the limit: lowered here so that
+    # the test does not need 500 MB of real data; the check itself is the one used in batches.
+    monkeypatch.setattr("grader.submissions.MAX_ZIP_TOTAL_BYTES", 3000)
+    archive = tmp_path / "grande.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ej1.py", os.urandom(2000))
+        zf.writestr("ej2.py", os.urandom(2000))
+    [sub] = find_submissions(archive, workdir=tmp_path / "w")
+    assert_error(sub, "zip_too_large", "grande.zip")
 
 
 def test_zip_too_many_members(tmp_path: Path) -> None:
@@ -393,3 +407,20 @@ def test_sparse_file_helper_really_is_over_the_limit(tmp_path: Path) -> None:
         fh.truncate(MAX_FILE_BYTES + 1)
     assert os.path.getsize(path) > MAX_FILE_BYTES
     assert_error(load_submission(path), "too_large", "x.py")
+
+
+def test_headings_atx_setext_html_and_fences(tmp_path: Path) -> None:
+    nb = v4.new_notebook(cells=[
+        v4.new_code_cell("import keras"),
+        v4.new_markdown_cell("Trabajo 2\n=========\n\nIntro"),
+        v4.new_markdown_cell("```python\n# no es un título\n```\n### **3. Optimizadores** ###"),
+        v4.new_markdown_cell('<h2 style="color:red">4. Regularización <b>y red final</b></h2>'),
+        v4.new_code_cell("model.fit(x, y)"),
+    ])
+    nbformat.write(nb, tmp_path / "t.ipynb")
+    sub = load_submission(tmp_path / "t.ipynb")
+    assert markdown_headings(sub) == [
+        (1, 1, "Trabajo 2"), (2, 3, "3. Optimizadores"), (3, 2, "4. Regularización y red final"),
+    ]
+    assert section_of(sub, 0) is None  # a notebook cell above every heading
+    assert section_of(sub, 4) == "4. Regularización y red final"
