@@ -1,0 +1,308 @@
+"""The report's view model: a GradeResult turned into plain rows the templates only print.
+
+Everything a template shows is computed here (formatting, Spanish labels, grouping), so that templates
+stay free of logic and every student-controlled string reaches Jinja as *data* (autoescaped), never as
+template source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from grader.results import Evidence, GradeResult, RunResult, Verdict
+
+EXERCISE_TITLES = {
+    "general": "Consideraciones generales",
+    "ex1": "Ejercicio 1 · Unidades de activación",
+    "ex2": "Ejercicio 2 · Inicialización de parámetros",
+    "ex3": "Ejercicio 3 · Optimizadores",
+    "ex4": "Ejercicio 4 · Regularización y red final",
+}
+STATUS_ICONS = {"pass": "✓", "fail": "✗", "warn": "⚠", "skip": "–"}
+STATUS_WORDS = {"pass": "correcto", "fail": "incorrecto", "warn": "aviso", "skip": "omitido"}
+RUN_STATUS_WORDS = {
+    "ok": "ok",
+    "not_reproducible": "no reproducible",
+    "budget": "fuera de presupuesto",
+    "error": "error",
+}
+REPORTED_RULE = "reported_vs_reproduced"
+EXCERPT_MAX_LINES = 12
+EXCERPT_MAX_CHARS = 1500
+_META_LABELS = {
+    "seed": "Semilla",
+    "budget": "Presupuesto de reentrenamiento",
+    "rubric": "Rúbrica",
+    "grader_version": "Versión del corrector",
+    "trace_status": "Estado de la ejecución",
+    "kind": "Tipo de entrega",
+    "files": "Ficheros",
+    "notes": "Notas de carga",
+    "versions": "Versiones",
+    "timings": "Tiempos (s)",
+}
+_META_HIDDEN = {"rubric_digest", "submission_digest"}  # long hashes help machines, not readers
+
+
+def fmt_points(x: float | None) -> str:
+    """7.5 -> "7.5", 10.0 -> "10", 7.25 -> "7.25" (at most two decimals, no trailing zeros)."""
+    if x is None:
+        return "—"
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def fmt_pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f} %"
+
+
+def location(ev: Evidence) -> str:
+    """Where a piece of evidence points, as students read it: cells are shown 1-based."""
+    parts = []
+    if ev.cell is not None:
+        parts.append(f"celda {ev.cell + 1}")
+    if ev.line is not None:
+        parts.append(f"línea {ev.line}")
+    return ", ".join(parts)
+
+
+def short_excerpt(text: str) -> str:
+    """Cap an excerpt so that one huge cell cannot swamp the report; the text itself stays verbatim."""
+    lines = text.rstrip("\n").splitlines()
+    clipped = "\n".join(lines[:EXCERPT_MAX_LINES])
+    if len(clipped) > EXCERPT_MAX_CHARS:
+        clipped = clipped[:EXCERPT_MAX_CHARS]
+    if clipped != text.rstrip("\n"):
+        clipped += "\n…"
+    return clipped
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def rule_name(v: Verdict) -> str:
+    """Short name of a rule for tables (rules may carry a `title`; the id always exists)."""
+    return getattr(v, "title", "") or v.id
+
+
+@dataclass
+class EvidenceRow:
+    where: str
+    excerpt: str
+    values: list[tuple[str, str]]
+
+
+@dataclass
+class RuleRow:
+    id: str
+    name: str
+    status: str
+    icon: str
+    status_word: str
+    message: str
+    points: str
+    max_points: str
+    evidence: list[EvidenceRow]
+
+
+@dataclass
+class ExerciseSection:
+    id: str
+    title: str
+    points: str
+    max_points: str
+    fraction: float  # 0..1, bar width
+    rules: list[RuleRow] = field(default_factory=list)
+    plot: str | None = None
+
+
+def rule_row(v: Verdict) -> RuleRow:
+    evidence = [
+        EvidenceRow(
+            where=location(ev),
+            excerpt=short_excerpt(ev.excerpt) if ev.excerpt else "",
+            values=[(str(k), _scalar(x)) for k, x in list(ev.values.items())[:6] if _is_scalar(x)],
+        )
+        for ev in v.evidence
+    ]
+    return RuleRow(
+        id=v.id,
+        name=rule_name(v),
+        status=v.status,
+        icon=STATUS_ICONS.get(v.status, "?"),
+        status_word=STATUS_WORDS.get(v.status, v.status),
+        message=v.message,
+        points=fmt_points(v.points),
+        max_points=fmt_points(v.max_points),
+        evidence=evidence,
+    )
+
+
+def _is_scalar(x: Any) -> bool:
+    return isinstance(x, (str, int, float, bool)) or x is None
+
+
+def exercise_sections(result: GradeResult, plots: dict[str, str]) -> list[ExerciseSection]:
+    """One section per exercise, in rubric order; exercises only seen in verdicts or plots come after."""
+    sections: dict[str, ExerciseSection] = {}
+    for es in result.exercises:
+        frac = es.points / es.max_points if es.max_points else 0.0
+        sections[es.exercise] = ExerciseSection(
+            id=es.exercise,
+            title=es.title or EXERCISE_TITLES.get(es.exercise, es.exercise),
+            points=fmt_points(es.points),
+            max_points=fmt_points(es.max_points),
+            fraction=max(0.0, min(1.0, frac)),
+        )
+    for v in result.rules:
+        if v.exercise not in sections:
+            pts = sum(x.points for x in result.rules if x.exercise == v.exercise)
+            mx = sum(x.max_points for x in result.rules if x.exercise == v.exercise)
+            sections[v.exercise] = ExerciseSection(
+                id=v.exercise,
+                title=EXERCISE_TITLES.get(v.exercise, v.exercise),
+                points=fmt_points(pts),
+                max_points=fmt_points(mx),
+                fraction=max(0.0, min(1.0, pts / mx)) if mx else 0.0,
+            )
+        sections[v.exercise].rules.append(rule_row(v))
+    for ex, uri in plots.items():
+        if ex not in sections:
+            sections[ex] = ExerciseSection(ex, EXERCISE_TITLES.get(ex, ex), "—", "—", 0.0)
+        sections[ex].plot = uri
+    # "general" first: the split and new-model rules matter for every exercise.
+    order = ["general", *(k for k in sections if k != "general")]
+    return [sections[k] for k in order if k in sections]
+
+
+def run_rows(runs: list[RunResult]) -> list[dict[str, str]]:
+    rows = []
+    for r in runs:
+        status = RUN_STATUS_WORDS.get(r.status, r.status)
+        if r.status != "ok" and r.reason:
+            status = f"{status}: {r.reason}"
+        rows.append(
+            {
+                "exercise": r.exercise or "—",
+                "label": (r.label or r.run_id) + (" (final)" if r.is_final else ""),
+                "epochs": f"{r.epochs_run}/{r.epochs_requested}" if r.epochs_requested else str(r.epochs_run),
+                "best_val": fmt_pct(r.best_val_accuracy),
+                "last_val": fmt_pct(r.last_val_accuracy),
+                "test": fmt_pct(r.test_accuracy) if r.is_final else "",
+                "cached": "sí" if r.cached else "no",
+                "status": status,
+                "ok": "ok" if r.status == "ok" else "bad",
+            }
+        )
+    return rows
+
+
+def reported_rows(result: GradeResult) -> list[dict[str, str]]:
+    """Rows of the "reproducido vs. reportado" table from the reported_vs_reproduced rule's evidence.
+
+    Expected evidence values: `reported` and `reproduced` (fractions), optional `label`/`run_id`,
+    `metric` (default val_accuracy), `tolerance`; anything missing is shown as a dash.
+    """
+    rows = []
+    for v in result.rules:
+        if v.id != REPORTED_RULE:
+            continue
+        for ev in v.evidence:
+            vals = ev.values
+            if "reported" not in vals and "reproduced" not in vals:
+                continue
+            rep, repro = _as_float(vals.get("reported")), _as_float(vals.get("reproduced"))
+            diff = f"{100 * (repro - rep):+.1f} pp" if rep is not None and repro is not None else "—"
+            rows.append(
+                {
+                    "what": str(vals.get("label") or vals.get("run_id") or "—"),
+                    "metric": str(vals.get("metric", "val_accuracy")),
+                    "where": location(ev),
+                    "reported": fmt_pct(rep),
+                    "reproduced": fmt_pct(repro),
+                    "diff": diff,
+                    "status": v.status,
+                    "icon": STATUS_ICONS.get(v.status, "?"),
+                }
+            )
+    return rows
+
+
+def _as_float(x: Any) -> float | None:
+    try:
+        return None if x is None else float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def meta_rows(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run's facts (seed, versions, budget, timings, ...), known keys first with Spanish labels."""
+    keys = [k for k in _META_LABELS if k in meta] + sorted(k for k in meta if k not in _META_LABELS)
+    rows = []
+    for k in keys:
+        if k in _META_HIDDEN:
+            continue
+        value = meta[k]
+        if k == "timings" and isinstance(value, dict) and value:
+            value = {**value, "total": round(sum(float(x) for x in value.values()), 2)}
+        if isinstance(value, dict):
+            text = ", ".join(f"{a} {_scalar(b)}" for a, b in value.items())
+        elif isinstance(value, (list, tuple)):
+            text = ", ".join(str(x) for x in value)
+        else:
+            text = _scalar(value)
+        if text:
+            rows.append((_META_LABELS.get(k, k), text))
+    return rows
+
+
+def error_rows(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Load/capture/cell errors, worded for the student."""
+    stage_words = {"load": "Error al cargar", "capture": "Error al ejecutar", "cell": "Error en el código"}
+    rows = []
+    for e in errors:
+        ev = Evidence(cell=e.get("cell"), line=e.get("line"))
+        where = location(ev) or str(e.get("file") or "")
+        rows.append(
+            {
+                "stage": stage_words.get(str(e.get("stage")), str(e.get("stage") or "error")),
+                "code": str(e.get("code") or ""),
+                "message": str(e.get("message") or ""),
+                "where": where,
+                "traceback": short_excerpt(str(e.get("traceback") or "")),
+            }
+        )
+    return rows
+
+
+def _final_facts(final: dict[str, Any]) -> list[tuple[str, str]]:
+    labels = {"val_accuracy": "Precisión de validación", "test_accuracy": "Precisión en test", "epochs": "Épocas"}
+    rows = []
+    for key, label in labels.items():
+        value = final.get(key)
+        if value is not None:
+            rows.append((label, fmt_pct(value) if "accuracy" in key else _scalar(value)))
+    return rows
+
+
+def report_context(result: GradeResult, plots: dict[str, str], *, pdf: bool) -> dict[str, Any]:
+    counts = {s: sum(1 for v in result.rules if v.status == s) for s in STATUS_ICONS}
+    return {
+        "student": result.student,
+        "score": fmt_points(result.score),
+        "max_score": fmt_points(result.max_score),
+        "fraction": max(0.0, min(1.0, result.score / result.max_score)) if result.max_score else 0.0,
+        "counts": counts,
+        "icons": STATUS_ICONS,
+        "sections": exercise_sections(result, plots),
+        "runs": run_rows(result.runs),
+        "reported": reported_rows(result),
+        "final": _final_facts(result.final or {}),
+        "meta": meta_rows(result.meta),
+        "errors": error_rows(result.errors),
+        "pdf": pdf,
+    }
