@@ -56,7 +56,7 @@ class FashionMNIST:
 
 
 def default_keras_home() -> Path:
-    """Keras' base folder, resolved as Keras 3 does at import: $KERAS_HOME, ~/.keras, /tmp/.keras."""
+    """Keras' base folder as Keras 3 resolves it at import: $KERAS_HOME, ~/.keras, /tmp/.keras."""
     if "KERAS_HOME" in os.environ:
         return Path(os.environ["KERAS_HOME"])
     home = os.path.expanduser("~")
@@ -210,6 +210,8 @@ def canonical_split(data: FashionMNIST, validation_split: float = 0.2
 ROW_OTHER, ROW_TRAIN, ROW_TEST, ROW_BOTH = 0, 1, 2, 3  # BOTH: the same image is in train and test
 _PIXELS = 28 * 28
 _SAMPLE = 1 << 18  # values sampled to find the affine map; np.unique of all 55M would take seconds
+_MAX_DISTINCT = 1024  # most frequent sampled values tried as levels
+_MIN_FIT = 0.5  # share of sampled values that must sit on levels for the map to count as found
 _CHUNK = 4096  # rows per step when recovering pixel levels (keeps temporaries in cache, not in RAM)
 
 
@@ -327,35 +329,41 @@ def _recover_affine(flat: np.ndarray) -> tuple[float, float, float] | None:
     """(scale, offset, tolerance) with flat ~= scale * k + offset, k integer in 0..255, or None.
 
     The minimum is level 0 (every Fashion-MNIST image has black pixels). The scale is the largest
-    (max - min) / kmax under which all distinct sampled values sit on integer levels, refined by a
-    least-squares fit over those values.
+    (max - min) / kmax under which (nearly) all sampled values sit on integer levels, refined by a
+    least-squares fit. Weighting by counts lets a few odd rows (noise, NaN) not spoil the rest.
     """
     with np.errstate(all="ignore"):
         lo, hi = float(flat.min()), float(flat.max())
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        return None
     values = flat.reshape(-1)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN/inf rows: other; the rest may match
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return None
+        lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return None
     if values.size > _SAMPLE:
         values = values[np.random.default_rng(0).integers(0, values.size, _SAMPLE)]
-    distinct = np.unique(np.concatenate([values.astype(np.float64), [lo, hi]]))
-    if len(distinct) > 256:
-        return None  # more values than uint8 pixels can take under one affine map
-    span = distinct - lo
-    kmax = np.arange(1, 256, dtype=np.float64)[:, None]
-    rel = span[None, :] * kmax / (hi - lo)  # levels under each candidate kmax
+    distinct, counts = np.unique(values.astype(np.float64), return_counts=True)
+    top = np.argsort(counts)[-_MAX_DISTINCT:]  # affine uint8 data has at most 256 distinct values
+    distinct, weight = distinct[top], counts[top] / values.size
     magnitude = max(abs(lo), abs(hi))
-    tol = np.array([_tolerance(flat.dtype, magnitude, (hi - lo) / k) for k in kmax[:, 0]])
-    fits = np.flatnonzero(np.all(np.abs(rel - np.rint(rel)) <= tol[:, None], axis=1))
-    if len(fits) == 0:
+    kmax = np.arange(1, 256, dtype=np.float64)
+    rel = (distinct - lo)[None, :] * kmax[:, None] / (hi - lo)  # levels under each candidate kmax
+    tol = np.array([_tolerance(flat.dtype, magnitude, (hi - lo) / k) for k in kmax])
+    on_level = np.abs(rel - np.rint(rel)) <= tol[:, None]
+    fit = on_level.astype(np.float64) @ weight  # share of sampled values on a level, per kmax
+    if fit.max() < _MIN_FIT:
         return None
-    k = np.rint(rel[fits[0]])  # smallest kmax that fits: larger ones only split levels further
-    scale, offset = np.polyfit(k, distinct, 1)
+    best = int(np.flatnonzero(fit >= fit.max() - 1e-3)[0])  # larger kmax only split levels further
+    keep = on_level[best]
+    scale, offset = np.polyfit(np.rint(rel[best, keep]), distinct[keep], 1)
     return float(scale), float(offset), _tolerance(flat.dtype, magnitude, scale)
 
 
 def _levels(flat: np.ndarray, scale: float, offset: float, tol: float
             ) -> tuple[np.ndarray, np.ndarray]:
-    """Recovered uint8 rows, and which rows lie within ``tol`` of integer levels 0..255 throughout."""
+    """Recovered uint8 rows, and for each row whether all its values are near levels 0..255."""
     n = len(flat)
     work = np.float32 if flat.dtype.itemsize <= 4 and flat.dtype.kind == "f" else np.float64
     levels = np.empty((n, _PIXELS), np.uint8)
