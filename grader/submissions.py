@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -85,7 +86,9 @@ class Submission:
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 NOTEBOOK_SUFFIXES = (".ipynb", ".py", ".md")
-IGNORED_NAMES = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git", ".venv", "venv"}
+IGNORED_NAMES = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git", ".venv", "venv",
+                 "site-packages", "dist-packages", "node_modules"}
+MAX_HANDIN_FILES = 100  # more notebooks/scripts than this is an uploaded library, not homework
 _KIND = {".ipynb": "ipynb", ".py": "py", ".md": "md"}
 
 
@@ -360,8 +363,9 @@ def _load_file(path: Path, rel: str, notes: list[str]) -> list[Cell]:
 
 MAX_ZIP_MEMBERS = 2000
 MAX_ZIP_TOTAL_BYTES = 500 * 1024 * 1024
-# Above this ratio a member over 1 MB is treated as a compression bomb; real notebooks compress
-# 2-10x (base64 images barely compress), so 100x is far from any honest hand-in.
+# A member bigger than any loadable notebook (MAX_FILE_BYTES) that compresses more than this is a
+# bomb. Smaller members are not judged by ratio: Keras progress bars compress extremely well, and
+# the total-size limit bounds them anyway.
 MAX_ZIP_RATIO = 100
 _TEMP_DIRS: list[str] = []
 
@@ -406,7 +410,7 @@ def _check_zip(zf: zipfile.ZipFile, rel: str) -> list[tuple[zipfile.ZipInfo, lis
             raise _zip_error("zip_symlink", rel,
                              f"contiene un enlace simbólico («{name}»); entrega los ficheros reales.")
         total += info.file_size
-        if info.file_size > 1024 * 1024 and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
+        if info.file_size > MAX_FILE_BYTES and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
             raise _zip_error("zip_bomb", rel, f"«{name}» se descomprime a un tamaño desproporcionado "
                              f"({info.file_size // 1024 // 1024} MB); no parece una entrega real.")
         members.append((info, parts))
@@ -565,9 +569,16 @@ def load_submission(path: str | Path, student: str | None = None, *,
         root = path
         _collect(path, workdir, True, found, notes)
     _drop_exports(found, notes)
+    if len(found.files) > MAX_HANDIN_FILES:
+        error = LoadError("too_many_files", f"La entrega «{path.name}» contiene {len(found.files)} "
+                          f"ficheros .ipynb/.py/.md (el máximo es {MAX_HANDIN_FILES}); entrega solo "
+                          "tus cuadernos o scripts, sin bibliotecas ni entornos virtuales.", path.name)
+        return Submission(student, path, "unknown", load_error=error, source_dir=root,
+                          files=[rel for rel, _ in found.files], digest=_digest(found.files))
     found.files.sort(key=lambda f: file_order_key(f[0]))
     sub = _merge(student, path, found, notes)
-    sub.source_dir = root
+    # Run where the files really are (inside an extracted ZIP, or a "src/" sub-folder).
+    sub.source_dir = Path(os.path.commonpath([p.parent for _, p in found.files])) if found.files else root
     return sub
 
 
@@ -595,6 +606,12 @@ def _merge(student: str, path: Path, found: _Found, notes: list[str]) -> Submiss
         sub.load_error = sub.file_errors.pop(0) if sub.file_errors else _no_notebook(path, found)
     for error in sub.file_errors:
         notes.append(f"{error.message} El resto de ficheros sí se ha cargado.")
+    unnumbered = [rel for rel, _ in found.files
+                  if rel.lower().endswith(".ipynb") and exercise_number(Path(rel).name) is None]
+    if len(unnumbered) > 1:
+        # Often two versions of the same notebook ("trabajo2.ipynb", "trabajo2_final.ipynb").
+        notes.append("La entrega tiene varios cuadernos y se han ejecutado uno tras otro en este "
+                     "orden: " + ", ".join(f"«{r}»" for r in unnumbered) + ".")
     return sub
 
 
@@ -630,9 +647,19 @@ def find_submissions(path: str | Path, workdir: Path | None = None) -> list[Subm
     return _find_in_folder(path, student_id(path.name), workdir)
 
 
+# A batch folder's own documentation (submissions/README.md) is not a student's hand-in.
+_BATCH_DOCS_RE = re.compile(r"^(readme|leeme|license|licencia|changelog)([._-]|$)", re.IGNORECASE)
+
+
+def _batch_entries(root: Path) -> list[Path]:
+    return sorted((e for e in root.iterdir() if not is_ignored(e.name) and not e.is_symlink()
+                   and not (e.is_file() and _BATCH_DOCS_RE.match(e.name))),
+                  key=lambda e: natural_key(e.name))
+
+
 def _find_in_folder(root: Path, name: str, workdir: Path | None) -> list[Submission]:
     root, name = _unwrap_batch(root, name)
-    entries = [e for e in root.iterdir() if not is_ignored(e.name) and not e.is_symlink()]
+    entries = _batch_entries(root)
     files = [e for e in entries if e.is_file() and e.suffix.lower() in NOTEBOOK_SUFFIXES]
     others = [e for e in entries if e.is_dir() or (e.is_file() and e.suffix.lower() == ".zip")]
     if not others and looks_like_one_student([f.name for f in files]):
@@ -651,11 +678,13 @@ def _find_in_folder(root: Path, name: str, workdir: Path | None) -> list[Submiss
 def _unwrap_batch(root: Path, name: str) -> tuple[Path, str]:
     """Step into a lone wrapper folder ("entregas/") unless it is itself one student's folder."""
     for _ in range(4):
-        entries = [e for e in root.iterdir() if not is_ignored(e.name) and not e.is_symlink()]
+        entries = _batch_entries(root)
         if len(entries) != 1 or not entries[0].is_dir():
             break
         inner = [e for e in entries[0].iterdir() if not is_ignored(e.name) and not e.is_symlink()]
-        holds_students = any(e.is_dir() or e.suffix.lower() == ".zip" for e in inner)
+        # One ZIP alone is that student's upload (Moodle: "Name_123_assignsubmission_file_/x.zip").
+        zips = [e for e in inner if e.is_file() and e.suffix.lower() == ".zip"]
+        holds_students = any(e.is_dir() for e in inner) or len(zips) > 1
         names = [e.name for e in inner if e.suffix.lower() in NOTEBOOK_SUFFIXES]
         if not holds_students and (len(names) <= 1 or looks_like_one_student(names)):
             break  # the lone folder is one student's hand-in: keep it as a batch entry

@@ -19,7 +19,9 @@ from grader.submissions import (
     load_submission,
     looks_like_one_student,
     markdown_headings,
+    natural_key,
     section_of,
+    student_id,
 )
 
 BAD = Path(__file__).parent / "files" / "bad"
@@ -274,6 +276,7 @@ def make_batch(root: Path) -> Path:
     (root / ".DS_Store").write_bytes(b"\x00\x01")
     write_notebook(root / "__MACOSX" / "._ana_garcia.ipynb")
     (root / "lista.csv").write_text("alumno,nota\n")
+    (root / "README.md").write_text("# Entregas del grupo A\n")  # the batch's own notes
     return root
 
 
@@ -388,14 +391,14 @@ def test_duplicate_student_ids_are_made_unique(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the sample hand-ins
 
 SAMPLES = sorted(p for p in (REPO / "submissions").glob("*")
-                 if not p.name.startswith(".") and p.suffix.lower() in (".ipynb", ".py", ".md", "")
-                 and (p.is_file() or p.is_dir()))
+                 if not p.name.startswith(".") and p.name != "README.md"
+                 and (p.suffix.lower() in (".ipynb", ".py", ".md") or p.is_dir()))
 
 
 @pytest.mark.skipif(not SAMPLES, reason="no sample hand-ins in submissions/ yet")
 def test_every_sample_hand_in_loads() -> None:
     subs = find_submissions(REPO / "submissions")
-    assert len(subs) >= len(SAMPLES) - 1
+    assert [s.student for s in subs] == sorted((student_id(p.name) for p in SAMPLES), key=natural_key)
     for sub in subs:
         assert sub.load_error is None, f"{sub.student}: {sub.load_error}"
         assert sub.code_cells, sub.student
@@ -424,3 +427,44 @@ def test_headings_atx_setext_html_and_fences(tmp_path: Path) -> None:
     ]
     assert section_of(sub, 0) is None  # a notebook cell above every heading
     assert section_of(sub, 4) == "4. Regularización y red final"
+
+
+def test_highly_compressible_real_notebook_in_zip_loads(tmp_path: Path) -> None:
+    # verbose=1 training logs compress ~1000x; that alone must not look like a bomb.
+    nb = write_notebook(tmp_path / "src" / "trabajo2.ipynb",
+                        code="print('=' * 3_000_000)")
+    archive = tmp_path / "ines.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ines/trabajo2.ipynb", nb.read_text().replace("1\\n", "=" * 3_000_000))
+    info = zipfile.ZipFile(archive).infolist()[0]
+    assert info.file_size > 500 * info.compress_size
+    [sub] = find_submissions(archive, workdir=tmp_path / "w")
+    assert sub.load_error is None and sub.student == "ines" and sub.code_cells
+
+
+def test_student_folder_holding_only_a_zip(tmp_path: Path) -> None:
+    folder = tmp_path / "lote" / "Ana Pérez_1234_assignsubmission_file_"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "trabajo.zip", "w") as zf:
+        zf.writestr("trabajo/utils.py", "def f():\n    return 1\n")
+        zf.writestr("trabajo/ej1.py", "from utils import f\nprint(f())\n")
+    [sub] = find_submissions(tmp_path / "lote", workdir=tmp_path / "w")
+    assert sub.student == "Ana Pérez_1234"
+    assert sub.files == ["trabajo.zip/utils.py", "trabajo.zip/ej1.py"]
+    assert (sub.source_dir / "utils.py").is_file()
+
+
+def test_several_notebooks_are_merged_with_a_note(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "jorge" / "trabajo2.ipynb")
+    write_notebook(tmp_path / "jorge" / "trabajo2_final.ipynb")
+    sub = load_submission(tmp_path / "jorge")
+    assert sub.files == ["trabajo2.ipynb", "trabajo2_final.ipynb"] and len(sub.cells) == 8
+    assert any("trabajo2_final.ipynb" in n for n in sub.notes)
+
+
+def test_uploaded_library_is_refused(tmp_path: Path) -> None:
+    lib = tmp_path / "carlos" / "mi_entorno" / "lib"
+    lib.mkdir(parents=True)
+    for i in range(101):
+        (lib / f"mod{i}.py").write_text("x = 1\n")
+    assert_error(load_submission(tmp_path / "carlos"), "too_many_files", "carlos")
