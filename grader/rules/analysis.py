@@ -1,0 +1,111 @@
+"""Written analysis after each exercise: long enough and about the expected ideas.
+
+For notebooks: Markdown cells of an exercise's section that come after its first code cell (the
+template's own statement comes before the code, and "Ejercicio N" / "Pregunta N" statement cells
+are ignored). For .py hand-ins: comments and docstrings of the exercise's file or section.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+
+from grader.attribution import EXERCISES, fold
+from grader.capture.static import strip_magics
+from grader.results import Evidence, Verdict
+from grader.rules.base import BaseRule, RuleContext
+from grader.submissions import Cell
+
+_STATEMENT = re.compile(r"^\W*(ejercicio|pregunta)\s*\d")
+_HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
+
+
+def words(text: str) -> int:
+    return len(re.findall(r"[^\W\d_]{2,}", text))
+
+
+def comments_and_docstrings(source: str) -> str:
+    """Prose inside Python code: # comments and string statements (docstrings)."""
+    parts = []
+    code, _ = strip_magics(source)
+    if code is None:
+        return ""
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type == tokenize.COMMENT:
+                parts.append(tok.string.lstrip("#").strip())
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        parts += [line.split("#", 1)[1] for line in code.splitlines() if "#" in line]
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return "\n".join(parts)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            parts.append(node.value.value)
+    return "\n".join(parts)
+
+
+def markdown_prose(cell: Cell) -> str:
+    lines = [line for line in cell.source.splitlines() if not _HEADING_LINE.match(line)]
+    return "\n".join(lines)
+
+
+class AnalysisWritten(BaseRule):
+    id = "analysis_written"
+    params = {"min_words": "int", "min_keywords": "int", "deduction_per_exercise": "number",
+              "keywords": "dict[str,list[str]]"}
+    messages = ("pass", "warn", "fail", "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        p = self.spec(ctx).params
+        if not ctx.submission.cells:
+            return self.skip(ctx, "la entrega está vacía")
+        prose = self.prose_by_exercise(ctx)
+        missing, details, evidence = [], [], []
+        for ex in EXERCISES:
+            text, cells = prose[ex]
+            count = words(text)
+            keywords = [k for k in p["keywords"].get(ex, ()) if fold(k) in fold(text)]
+            number = ex[2:]
+            if count < p["min_words"]:
+                missing.append(f"ejercicio {number}")
+                details.append(f"ejercicio {number}: {count} palabras de análisis (mínimo {p['min_words']})")
+            elif len(keywords) < p["min_keywords"]:
+                missing.append(f"ejercicio {number}")
+                expected = ", ".join(list(p["keywords"].get(ex, ()))[:4])
+                details.append(f"ejercicio {number}: el análisis no menciona ideas como {expected}")
+            if cells:
+                evidence.append(Evidence(cell=cells[0], line=None, excerpt=text.strip()[:200],
+                                         values={"exercise": ex, "words": count, "keywords": keywords}))
+        if not missing:
+            return self.verdict(ctx, "pass", evidence=evidence)
+        status = "fail" if len(missing) == len(EXERCISES) else "warn"
+        deduct = p["deduction_per_exercise"] * len(missing)
+        return self.verdict(ctx, status, values={"value": ", ".join(missing), "details": "; ".join(details) + "."},
+                            evidence=evidence, deduct=deduct)
+
+    def prose_by_exercise(self, ctx: RuleContext) -> dict[str, tuple[str, list[int]]]:
+        """Analysis text and its cells per exercise."""
+        out: dict[str, tuple[list[str], list[int]]] = {ex: ([], []) for ex in EXERCISES}
+        seen_code: set[str] = set()
+        for cell in ctx.submission.cells:
+            ex = ctx.cell_exercise.get(cell.index)
+            if ex not in out:
+                continue
+            is_py = cell.origin.file.lower().endswith(".py")
+            if cell.cell_type == "code":
+                seen_code.add(ex)
+                text = comments_and_docstrings(cell.source) if is_py else ""
+            elif cell.cell_type == "markdown" and (is_py or ex in seen_code):
+                text = markdown_prose(cell)
+                if _STATEMENT.match(fold(text.strip())):
+                    continue
+            else:
+                continue
+            if text.strip():
+                out[ex][0].append(text)
+                out[ex][1].append(cell.index)
+        return {ex: ("\n".join(parts), cells) for ex, (parts, cells) in out.items()}

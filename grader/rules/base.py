@@ -1,0 +1,203 @@
+"""What every rule shares: the `Rule` protocol, the `RuleContext` it reads, and verdict helpers.
+
+A rule never computes points or writes Spanish itself: it picks a status and a message key, and
+passes values; the rubric turns them into points and text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol
+
+from grader.attribution import Attribution, exercise_of_cell, touches_test
+from grader.capture.static import analyze, reported_metrics
+from grader.capture.trace import FitRecord, Trace
+from grader.results import Evidence, RunResult, Verdict
+from grader.rubric import Rubric, RuleSpec
+from grader.submissions import Submission
+
+MAX_EVIDENCE = 5
+EXCERPT_LINES = 3
+EXECUTION_FAILED = ("timeout", "kernel_died", "memory", "not_run")
+
+
+@dataclass
+class RuleContext:
+    submission: Submission
+    trace: Trace
+    runs: list[RunResult]
+    attribution: Attribution
+    rubric: Rubric
+    static: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.static:
+            self.static = self.trace.static or analyze(self.submission)
+
+    @cached_property
+    def reported(self) -> list[dict[str, Any]]:
+        return reported_metrics(self.submission)
+
+    @cached_property
+    def execution_incomplete(self) -> bool:
+        """Student code did not run to the end: static facts must stand in for the trace."""
+        return self.trace.status in EXECUTION_FAILED or bool(self.trace.errors)
+
+    @cached_property
+    def looks_like_trabajo2(self) -> bool:
+        """Fashion-MNIST in the code or in the trained rows; a hand-in of another homework is not."""
+        if self.static.get("uses_fashion_mnist"):
+            return True
+        return any(f.x is not None and f.x.rows and (f.x.rows.get("train", 0) or f.x.rows.get("test", 0))
+                   for f in self.trace.fits)
+
+    @cached_property
+    def cell_exercise(self) -> dict[int, str | None]:
+        """Exercise of every cell: its heading (or file), else the exercise of the last fit above it."""
+        fit_cells: dict[int, str] = {}
+        for fit in self.trace.fits:
+            ex = self.attribution.exercise_of_fit(fit.index)
+            if ex and fit.location.cell is not None:
+                fit_cells.setdefault(fit.location.cell, ex)
+        out: dict[int, str | None] = {}
+        current: str | None = None
+        for cell in self.submission.cells:
+            ex, _ = exercise_of_cell(self.submission, cell.index)
+            current = fit_cells.get(cell.index, current)
+            out[cell.index] = ex or current
+        return out
+
+    def fits(self, exercise: str | None = None) -> list[FitRecord]:
+        if exercise is None:
+            return list(self.trace.fits)
+        wanted = set(self.attribution.fits_for(exercise))
+        return [f for f in self.trace.fits if f.index in wanted]
+
+    def static_facts(self, kind: str, exercise: str | None = None) -> list[dict[str, Any]]:
+        """Static facts of a kind; of one exercise's cells when any cell maps to that exercise."""
+        facts = list(self.static.get(kind, []))
+        if exercise is None:
+            return facts
+        mapped = [f for f in facts if self.cell_exercise.get(f.get("cell")) == exercise]
+        any_mapped = any(ex == exercise for ex in self.cell_exercise.values())
+        return mapped if any_mapped else facts
+
+    def final_run(self) -> RunResult | None:
+        final = self.attribution.final_model_id
+        for run in self.runs:
+            if run.is_final or (final is not None and run.model_id == final):
+                return run
+        return None
+
+    def final_fit(self) -> FitRecord | None:
+        final = self.attribution.final_model_id
+        fits = [f for f in self.trace.fits if f.model_id == final]
+        return fits[-1] if fits else None
+
+    def test_evals(self, model_id: int | None = None) -> list:
+        return [e for e in self.trace.evals if touches_test(e.x) and (model_id is None or e.model_id == model_id)]
+
+
+class Rule(Protocol):
+    id: str
+    params: dict[str, str]  # parameter name -> type tag ("number", "int", "list[str]", ...)
+    messages: tuple[str, ...]  # message keys the rule uses
+
+    def check(self, ctx: RuleContext) -> Verdict: ...
+
+
+class BaseRule:
+    """Helpers for rule classes; subclasses set id/params/messages and implement check()."""
+
+    id = ""
+    params: dict[str, str] = {}
+    messages: tuple[str, ...] = ("pass",)
+
+    def spec(self, ctx: RuleContext) -> RuleSpec:
+        return ctx.rubric.rules[self.id]
+
+    def verdict(self, ctx: RuleContext, status: str, key: str | None = None, *, values: dict[str, Any] | None = None,
+                evidence: list[Evidence] | None = None, fraction: float | None = None,
+                deduct: float | None = None) -> Verdict:
+        spec = self.spec(ctx)
+        frac = spec.fraction(status) if fraction is None else max(0.0, min(1.0, fraction))
+        minus = spec.deduction.get(status, 0.0) if deduct is None else deduct
+        shared = {k: " ".join(v.split()) for k, v in ctx.rubric.messages.items() if k != "where"}
+        text = spec.message(key or status, values or {}, shared)
+        return Verdict(id=self.id, exercise=spec.exercise, status=status, points=round(spec.points * frac - minus, 4),
+                       max_points=spec.points, message=text, severity=spec.severity, evidence=evidence or [])
+
+    def skip(self, ctx: RuleContext, reason: str) -> Verdict:
+        return self.verdict(ctx, "skip", values={"reason": reason})
+
+    def not_trabajo2(self, ctx: RuleContext) -> Verdict:
+        return self.verdict(ctx, "fail", values={"reason": " ".join(ctx.rubric.messages.get("not_trabajo2", "").split())})
+
+
+def where(ctx: RuleContext, cell: int | None, line: int | None = None) -> str:
+    """'celda 7, línea 3' (1-based), or 'ej1.py, línea 12' for a .py hand-in."""
+    sub = ctx.submission
+    if cell is None or not 0 <= cell < len(sub.cells):
+        return "celda desconocida"
+    origin = sub.cells[cell].origin
+    if origin.file.lower().endswith(".py"):
+        file_line = origin.line + (line or 1) - 1
+        return f"{origin.file}, línea {file_line}"
+    template = ctx.rubric.messages.get("where", "celda {cell}, línea {line}")
+    if line is None:
+        return f"celda {cell + 1}"
+    return template.format(cell=cell + 1, line=line)
+
+
+def excerpt(sub: Submission, cell: int | None, line: int | None, end_line: int | None = None) -> str:
+    """Verbatim source lines of a cell (at most EXCERPT_LINES), for Evidence.excerpt."""
+    if cell is None or not 0 <= cell < len(sub.cells):
+        return ""
+    lines = sub.cells[cell].source.splitlines()
+    if line is None:
+        return "\n".join(lines[:EXCERPT_LINES])
+    end = max(line, min(end_line or line, line + EXCERPT_LINES - 1))
+    return "\n".join(lines[line - 1:end])
+
+
+def evidence_at(ctx: RuleContext, cell: int | None, line: int | None, end_line: int | None = None,
+                **values: Any) -> Evidence:
+    return Evidence(cell=cell, line=line, excerpt=excerpt(ctx.submission, cell, line, end_line), values=values)
+
+
+def fit_evidence(ctx: RuleContext, fit: FitRecord, **values: Any) -> Evidence:
+    loc = fit.location
+    line = loc.line or _static_fit_line(ctx, loc.cell)
+    return evidence_at(ctx, loc.cell, line, None, fit_index=fit.index, model_id=fit.model_id, **values)
+
+
+def fact_evidence(ctx: RuleContext, fact: dict[str, Any], **values: Any) -> Evidence:
+    return evidence_at(ctx, fact.get("cell"), fact.get("line"), fact.get("end_line"), **values)
+
+
+def fit_where(ctx: RuleContext, fit: FitRecord) -> str:
+    return where(ctx, fit.location.cell, fit.location.line or _static_fit_line(ctx, fit.location.cell))
+
+
+def static_fit_at(ctx: RuleContext, cell: int | None) -> dict[str, Any] | None:
+    """The static fact of the fit call in a cell (the first one), to quote its source."""
+    return next((f for f in ctx.static.get("fits", []) if f.get("cell") == cell), None)
+
+
+def _static_fit_line(ctx: RuleContext, cell: int | None) -> int | None:
+    fact = static_fit_at(ctx, cell)
+    return fact.get("line") if fact else None
+
+
+def names(values: list[str]) -> str:
+    """'a, b y c' for Spanish messages."""
+    values = [v for v in values if v]
+    if len(values) <= 1:
+        return "".join(values)
+    return ", ".join(values[:-1]) + " y " + values[-1]
+
+
+def mentions_test(source: str | None) -> bool:
+    return bool(source) and bool(re.search(r"test", source or "", re.IGNORECASE))

@@ -1,0 +1,83 @@
+"""Notebook hygiene: saved outputs, cells that run, code that parses, cells run in order."""
+
+from __future__ import annotations
+
+from grader.results import Evidence, Verdict
+from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, where
+
+
+def _is_notebook(ctx: RuleContext) -> bool:
+    return any(c.origin.file.lower().endswith(".ipynb") for c in ctx.submission.cells)
+
+
+class OutputsSaved(BaseRule):
+    id = "outputs_saved"
+    messages = ("pass", "fail", "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        if not _is_notebook(ctx):
+            return self.skip(ctx, "la entrega no es un cuaderno (.ipynb), no guarda salidas")
+        code = ctx.submission.code_cells
+        if not code:
+            return self.skip(ctx, "el cuaderno no tiene celdas de código")
+        with_outputs = [c for c in code if c.outputs]
+        if with_outputs:
+            return self.verdict(ctx, "pass", values={"value": len(with_outputs)})
+        return self.verdict(ctx, "fail", values={"value": 0})
+
+
+class CellsRun(BaseRule):
+    id = "cells_run"
+    messages = ("pass", "fail", "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        trace = ctx.trace
+        if trace.status == "not_run":
+            return self.skip(ctx, "no se ejecutó (" + (trace.messages[0] if trace.messages else "sin motivo") + ")")
+        problems, evidence = [], []
+        for err in trace.errors:
+            place = where(ctx, err.cell, err.line)
+            problems.append(f"{place} ({err.ename}: {err.evalue.strip()[:120]})")
+            evidence.append(evidence_at(ctx, err.cell, err.line, ename=err.ename, evalue=err.evalue[:300]))
+        stopped = {"timeout": "se agotó el tiempo de ejecución", "kernel_died": "el núcleo de Python se cerró",
+                   "memory": "se superó el límite de memoria"}
+        if trace.status in stopped:
+            problems.append(stopped[trace.status])
+        if not problems:
+            return self.verdict(ctx, "pass")
+        return self.verdict(ctx, "fail", values={"value": len(problems), "details": "; ".join(problems[:MAX_EVIDENCE])},
+                            evidence=evidence[:MAX_EVIDENCE])
+
+
+class CodeParses(BaseRule):
+    id = "code_parses"
+    messages = ("pass", "fail", "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        if not ctx.submission.code_cells:
+            return self.skip(ctx, "la entrega no contiene código")
+        errors = ctx.static.get("syntax_errors", [])
+        if not errors:
+            return self.verdict(ctx, "pass")
+        details = "; ".join(f"{where(ctx, e['cell'], e['line'])}: {e['msg']}" for e in errors[:MAX_EVIDENCE])
+        evidence = [evidence_at(ctx, e["cell"], e["line"], msg=e["msg"]) for e in errors[:MAX_EVIDENCE]]
+        return self.verdict(ctx, "fail", values={"details": details, "value": len(errors)}, evidence=evidence)
+
+
+class ExecutionOrder(BaseRule):
+    id = "execution_order"
+    messages = ("pass", "warn", "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        if not _is_notebook(ctx):
+            return self.skip(ctx, "la entrega no es un cuaderno (.ipynb)")
+        counted = [c for c in ctx.submission.code_cells if c.execution_count is not None]
+        if len(counted) < 2:
+            return self.skip(ctx, "el cuaderno no guarda contadores de ejecución")
+        for before, cell in zip(counted, counted[1:]):
+            if cell.execution_count <= before.execution_count:  # type: ignore[operator]
+                evidence = [Evidence(cell=c.index, line=None, excerpt=c.source.splitlines()[0] if c.source else "",
+                                     values={"execution_count": c.execution_count}) for c in (before, cell)]
+                return self.verdict(ctx, "warn", values={"where": where(ctx, cell.index), "value": cell.execution_count,
+                                                         "previous": before.execution_count}, evidence=evidence)
+        return self.verdict(ctx, "pass")

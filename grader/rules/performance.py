@@ -1,0 +1,88 @@
+"""How good the final network is, as the grader reproduced it, and whether the notebook's printed
+numbers agree with that reproduction."""
+
+from __future__ import annotations
+
+from grader.results import RunResult, Verdict
+from grader.rules.base import BaseRule, RuleContext, evidence_at, fit_evidence, fit_where, where
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2%}"
+
+
+def _val(run: RunResult) -> float | None:
+    # The peak of the validation curve: what students read off their plots when they tune.
+    return run.best_val_accuracy if run.best_val_accuracy is not None else run.last_val_accuracy
+
+
+class FinalValAccuracy(BaseRule):
+    id = "final_val_accuracy"
+    params = {"full_at": "number", "partial_from": "number", "quick_epochs": "int", "reasons": "dict[str,str]"}
+    messages = ("pass", "warn", "fail", "fail_not_reproducible", "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        if not ctx.looks_like_trabajo2:
+            return self.not_trabajo2(ctx)
+        p = self.spec(ctx).params
+        reasons = p["reasons"]
+        if ctx.attribution.final_model_id is None:
+            return self.skip(ctx, reasons["no_final"])
+        run = ctx.final_run()
+        if run is None:
+            return self.skip(ctx, reasons["not_run"])
+        fit = ctx.final_fit()
+        place = fit_where(ctx, fit) if fit else "celda desconocida"
+        evidence = [fit_evidence(ctx, fit)] if fit else []
+        if run.status == "budget":
+            return self.skip(ctx, reasons["budget"])
+        if run.status != "ok" or _val(run) is None:
+            text = reasons.get(run.status, reasons["error"])
+            return self.verdict(ctx, "fail", "fail_not_reproducible", values={"where": place, "reason": text},
+                                evidence=evidence)
+        val, test = _val(run), run.test_accuracy
+        values = {
+            "val": pct(val), "test": pct(test), "full_at": pct(p["full_at"]), "partial_from": pct(p["partial_from"]),
+            "gap": "—" if test is None else f"{(val - test) * 100:.1f} puntos",
+            "note": reasons["quick"].format(epochs=run.epochs_run) if run.epochs_run < run.epochs_requested else "",
+        }
+        for ev in evidence:
+            ev.values.update(val_accuracy=val, test_accuracy=test, epochs=run.epochs_run)
+        if val >= p["full_at"]:
+            return self.verdict(ctx, "pass", values=values, evidence=evidence)
+        if val < p["partial_from"]:
+            return self.verdict(ctx, "fail", values=values, evidence=evidence)
+        fraction = (val - p["partial_from"]) / (p["full_at"] - p["partial_from"])
+        return self.verdict(ctx, "warn", values=values, evidence=evidence, fraction=fraction)
+
+
+class ReportedVsReproduced(BaseRule):
+    id = "reported_vs_reproduced"
+    params = {"tolerance": "number"}
+    messages = ("pass", "warn", "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        run, fit = ctx.final_run(), ctx.final_fit()
+        if run is None or fit is None or run.status != "ok" or _val(run) is None:
+            return self.skip(ctx, "no hay una reproducción de la red final con la que comparar")
+        if run.epochs_run < run.epochs_requested:
+            return self.skip(ctx, "el reentrenamiento fue abreviado y no es comparable")
+        tol = self.spec(ctx).params["tolerance"]
+        test_cells = {e.location.cell for e in ctx.test_evals(fit.model_id)}
+        pairs = [("val_accuracy", {fit.location.cell}, _val(run)), ("test_accuracy", test_cells, run.test_accuracy)]
+        compared = []
+        for metric, cells, reproduced in pairs:
+            shown = [r for r in ctx.reported if r["metric"] == metric and r["cell"] in cells]
+            if not shown or reproduced is None:
+                continue
+            top = max(shown, key=lambda r: r["value"])
+            compared.append((top["value"] - reproduced, metric, top, reproduced))
+        if not compared:
+            return self.skip(ctx, "el cuaderno no muestra precisiones guardadas de la red final")
+        gap, metric, top, reproduced = max(compared, key=lambda c: c[0])
+        values = {"reported": pct(top["value"]), "reproduced": pct(reproduced), "metric": metric,
+                  "where": where(ctx, top["cell"])}
+        evidence = [evidence_at(ctx, top["cell"], None, reported=top["value"], reproduced=reproduced, text=top["text"])]
+        evidence[0].excerpt = top["text"]  # the saved output line, verbatim
+        status = "warn" if gap > tol else "pass"
+        return self.verdict(ctx, status, values=values, evidence=evidence)

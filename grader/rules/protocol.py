@@ -1,0 +1,186 @@
+"""The protocol of "Consideraciones iniciales": 80/20 validation split, a new model per training,
+and a test set that never trains or selects models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grader.attribution import touches_test
+from grader.capture.trace import FitRecord
+from grader.results import Evidence, Verdict
+from grader.rules.base import (
+    MAX_EVIDENCE,
+    BaseRule,
+    RuleContext,
+    excerpt,
+    fact_evidence,
+    fit_evidence,
+    fit_where,
+    mentions_test,
+    static_fit_at,
+    where,
+)
+
+TRAIN_ROWS = 60_000
+_SELECTING_CALLBACKS = {"EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau"}
+
+
+class Split20(BaseRule):
+    id = "split_20"
+    params = {"fraction": "number", "tolerance": "number"}
+    messages = ("pass", "fail_no_validation", "fail_test_as_validation", "fail_wrong_fraction", "warn_unverified",
+                "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        spec = self.spec(ctx)
+        want, tol = spec.params["fraction"], spec.params["tolerance"]
+        if ctx.trace.fits:
+            problems = [p for fit in ctx.trace.fits if (p := self._fit_problem(ctx, fit, want, tol))]
+        elif ctx.static.get("fits"):
+            problems = [p for fact in ctx.static["fits"] if (p := self._static_problem(ctx, fact, want, tol))]
+        else:
+            return self.skip(ctx, "la entrega no entrena ningún modelo")
+        total = len(ctx.trace.fits or ctx.static["fits"])
+        if not problems:
+            return self.verdict(ctx, "pass", values={"fits": total})
+        # The worst problem names the message; every problem is evidence.
+        order = ["fail_test_as_validation", "fail_no_validation", "fail_wrong_fraction", "warn_unverified"]
+        problems.sort(key=lambda p: order.index(p[0]))
+        key, place, value, _ = problems[0]
+        return self.verdict(ctx, key.split("_", 1)[0], key, values={"where": place, "value": value, "fits": total},
+                            evidence=[p[3] for p in problems[:MAX_EVIDENCE]])
+
+    def _fit_problem(self, ctx: RuleContext, fit: FitRecord, want: float, tol: float) -> tuple | None:
+        place = fit_where(ctx, fit)
+        fact = static_fit_at(ctx, fit.location.cell) or {}
+        if fit.validation_data:
+            x_val = fit.validation_data[0]
+            if touches_test(x_val):
+                shown = fact.get("validation_data") or "x_test, y_test"
+                return ("fail_test_as_validation", place, shown, fit_evidence(ctx, fit, validation=shown))
+            n_val, n_train = _train_rows(x_val), _train_rows(fit.x)
+            if n_val is None or n_train is None:
+                return ("warn_unverified", place, "validation_data sin filas identificables",
+                        fit_evidence(ctx, fit))
+            share = n_val / TRAIN_ROWS if n_val + n_train >= TRAIN_ROWS * (1 - tol) else n_val / (n_val + n_train)
+            if abs(share - want) > tol:
+                return ("fail_wrong_fraction", place, f"{share:.0%}", fit_evidence(ctx, fit, share=share))
+            return None
+        if fit.validation_split and fit.validation_split > 0:
+            if abs(fit.validation_split - want) > tol:
+                value = f"{fit.validation_split:.0%} (validation_split={fit.validation_split:g})"
+                return ("fail_wrong_fraction", place, value, fit_evidence(ctx, fit, share=fit.validation_split))
+            return None
+        return ("fail_no_validation", place, "", fit_evidence(ctx, fit))
+
+    def _static_problem(self, ctx: RuleContext, fact: dict[str, Any], want: float, tol: float) -> tuple | None:
+        place = where(ctx, fact["cell"], fact["line"])
+        split, data = fact.get("validation_split"), fact.get("validation_data")
+        kwargs = fact.get("kwargs", {})
+        if data:
+            if mentions_test(data):
+                return ("fail_test_as_validation", place, data, fact_evidence(ctx, fact, validation=data))
+            if any(_slice_share(s, want, tol) for s in ctx.static.get("train_slices", [])):
+                return None
+            return ("warn_unverified", place, data, fact_evidence(ctx, fact))
+        if split is not None:
+            if abs(split - want) > tol:
+                return ("fail_wrong_fraction", place, f"{split:.0%}", fact_evidence(ctx, fact, share=split))
+            return None
+        if "validation_split" in kwargs:
+            return ("warn_unverified", place, f"validation_split={kwargs['validation_split']}", fact_evidence(ctx, fact))
+        return ("fail_no_validation", place, "", fact_evidence(ctx, fact))
+
+
+def _train_rows(ref: Any) -> int | None:
+    if ref is None:
+        return None
+    if ref.rows is not None:
+        return ref.rows.get("train", 0)
+    return ref.shape[0] if ref.shape else None
+
+
+def _slice_share(fact: dict[str, Any], want: float, tol: float) -> bool:
+    """A manual split of x_train whose validation part is `want` of the rows (12000 of 60000)."""
+    for size in (fact.get("test_size"), fact.get("train_size")):
+        if size is not None:
+            share = size / TRAIN_ROWS if size > 1 else size
+            if abs(share - want) <= tol or abs(share - (1 - want)) <= tol:
+                return True
+    for bound in (fact.get("start"), fact.get("stop")):
+        if bound is not None:
+            share = abs(bound) / TRAIN_ROWS
+            if abs(share - want) <= tol or abs(share - (1 - want)) <= tol:
+                return True
+    return False
+
+
+class NewModelPerFit(BaseRule):
+    id = "new_model_per_fit"
+    messages = ("pass", "fail", "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        if not ctx.trace.fits:
+            return self.skip(ctx, "no se ejecutó ningún entrenamiento")
+        repeated = [f for f in ctx.trace.fits if f.prior_fits > 0]
+        if not repeated:
+            return self.verdict(ctx, "pass")
+        first = repeated[0]
+        return self.verdict(ctx, "fail", values={"where": fit_where(ctx, first), "value": first.prior_fits},
+                            evidence=[fit_evidence(ctx, f, prior_fits=f.prior_fits) for f in repeated[:MAX_EVIDENCE]])
+
+
+class NoTestTuning(BaseRule):
+    id = "no_test_tuning"
+    messages = ("pass", "fail_test_in_training", "fail_test_as_validation", "fail_test_monitored",
+                "warn_test_for_selection", "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        if ctx.trace.fits:
+            found = self._from_trace(ctx)
+        elif ctx.static.get("fits"):
+            found = self._from_static(ctx)
+        else:
+            return self.skip(ctx, "la entrega no entrena ningún modelo")
+        if found is None:
+            return self.verdict(ctx, "pass")
+        key, values, evidence = found
+        return self.verdict(ctx, key.split("_", 1)[0], key, values=values, evidence=evidence)
+
+    def _from_trace(self, ctx: RuleContext) -> tuple[str, dict, list[Evidence]] | None:
+        for fit in ctx.trace.fits:
+            if touches_test(fit.x):
+                rows = fit.x.rows.get("test") if fit.x and fit.x.rows else fit.x.shape[0]  # type: ignore[union-attr]
+                return "fail_test_in_training", {"where": fit_where(ctx, fit), "value": rows}, [fit_evidence(ctx, fit)]
+        for fit in ctx.trace.fits:
+            if fit.validation_data and touches_test(fit.validation_data[0]):
+                selecting = [cb.class_name for cb in fit.callbacks if cb.class_name in _SELECTING_CALLBACKS]
+                key = "fail_test_monitored" if selecting else "fail_test_as_validation"
+                value = selecting[0] if selecting else "validation_data"
+                return key, {"where": fit_where(ctx, fit), "value": value}, [fit_evidence(ctx, fit)]
+        final = ctx.attribution.final_model_id
+        tested = ctx.test_evals()
+        others = [e for e in tested if e.model_id != final]
+        if others:
+            first = others[0]
+            ev = [Evidence(cell=e.location.cell, line=e.location.line,
+                           excerpt=excerpt(ctx.submission, e.location.cell, e.location.line)) for e in others[:MAX_EVIDENCE]]
+            return ("warn_test_for_selection", {"where": where(ctx, first.location.cell, first.location.line),
+                                                "value": len(tested)}, ev)
+        return None
+
+    def _from_static(self, ctx: RuleContext) -> tuple[str, dict, list[Evidence]] | None:
+        for fact in ctx.static["fits"]:
+            if mentions_test(fact.get("x")):
+                return ("fail_test_in_training", {"where": where(ctx, fact["cell"], fact["line"]), "value": fact["x"]},
+                        [fact_evidence(ctx, fact)])
+            if mentions_test(fact.get("validation_data")):
+                key = "fail_test_monitored" if fact.get("callbacks") else "fail_test_as_validation"
+                value = "EarlyStopping" if fact.get("callbacks") else "validation_data"
+                return key, {"where": where(ctx, fact["cell"], fact["line"]), "value": value}, [fact_evidence(ctx, fact)]
+        tested = [e for e in ctx.static.get("evals", []) if e["kind"] == "evaluate" and any(mentions_test(a) for a in e["args"])]
+        if len(tested) > 1:
+            return ("warn_test_for_selection", {"where": where(ctx, tested[0]["cell"], tested[0]["line"]),
+                                                "value": len(tested)}, [fact_evidence(ctx, e) for e in tested[:MAX_EVIDENCE]])
+        return None
+
