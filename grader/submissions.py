@@ -238,6 +238,10 @@ def _load_ipynb(path: Path, rel: str, notes: list[str]) -> list[Cell]:
             "invalid_json", f"El cuaderno «{rel}» no es un JSON válido (línea {exc.lineno}, "
             f"columna {exc.colno}: {exc.msg}); ábrelo en Jupyter, guárdalo y vuelve a entregarlo.",
             rel)) from exc
+    except RecursionError as exc:  # absurdly deep nesting: no notebook looks like this
+        raise _FileProblem(LoadError(
+            "invalid_json", f"El cuaderno «{rel}» no es un JSON válido (anidamiento excesivo).",
+            rel)) from exc
     nb = None
     is_v4 = isinstance(raw, dict) and isinstance(raw.get("cells"), list)
     is_old = isinstance(raw, dict) and isinstance(raw.get("worksheets"), list)
@@ -487,9 +491,16 @@ def _unwrap(root: Path) -> Path:
 
 def _collect(root: Path, workdir: Path | None, allow_zip: bool, found: _Found,
              notes: list[str], prefix: str = "") -> None:
-    for entry in sorted(root.iterdir(), key=lambda e: natural_key(e.name)):
+    try:
+        entries = sorted(root.iterdir(), key=lambda e: natural_key(e.name))
+    except OSError as exc:
+        found.errors.append(LoadError("unreadable", f"No se ha podido leer la carpeta "
+                                      f"«{prefix or root.name}» ({exc.strerror}).", prefix or root.name))
+        return
+    for entry in entries:
         rel = f"{prefix}{entry.name}"
-        if is_ignored(entry.name) or entry.is_symlink():
+        # Symlinks could point anywhere on the grading machine; FIFOs and devices would block.
+        if is_ignored(entry.name) or entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
             continue
         if entry.is_dir():
             _collect(entry, workdir, allow_zip, found, notes, rel + "/")
@@ -557,7 +568,7 @@ def load_submission(path: str | Path, student: str | None = None, *,
             return Submission(student, path, "unknown", load_error=problem.error,
                               files=[path.name], digest=_digest([(path.name, path)]))
         _collect(root, workdir, False, found, notes)
-    elif path.is_file():
+    elif path.is_file() or not path.is_dir():
         root = path.parent
         if suffix not in NOTEBOOK_SUFFIXES:
             error = LoadError("unsupported_type", f"«{path.name}» no es un cuaderno .ipynb ni un "
@@ -667,10 +678,11 @@ def _find_in_folder(root: Path, name: str, workdir: Path | None) -> list[Submiss
     subs = [load_submission(e, student_id(e.name), workdir=workdir) for e in files + others]
     subs.sort(key=lambda s: (natural_key(s.student), str(s.path)))
     seen: dict[str, int] = {}
-    for sub in subs:
-        seen[sub.student] = seen.get(sub.student, 0) + 1
-        if seen[sub.student] > 1:
-            old, sub.student = sub.student, f"{sub.student}-{seen[sub.student]}"
+    for sub in subs:  # ids name report files: unique even on case-insensitive file systems
+        key = sub.student.casefold()
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            old, sub.student = sub.student, f"{sub.student}-{seen[key]}"
             sub.notes.append(f"Hay otra entrega con el nombre «{old}»; esta se identifica como «{sub.student}».")
     return subs
 

@@ -468,3 +468,15 @@ def test_uploaded_library_is_refused(tmp_path: Path) -> None:
     for i in range(101):
         (lib / f"mod{i}.py").write_text("x = 1\n")
     assert_error(load_submission(tmp_path / "carlos"), "too_many_files", "carlos")
+
+
+def test_symlinks_and_deep_json_are_not_followed(tmp_path: Path) -> None:
+    secret = tmp_path / "fuera.py"
+    secret.write_text("CLAVE = 'no debe leerse'\n")
+    folder = make_exercise_folder(tmp_path / "nuria")
+    (folder / "ej5.py").symlink_to(secret)
+    sub = load_submission(folder)
+    assert "ej5.py" not in sub.files and all("CLAVE" not in c.source for c in sub.cells)
+    deep = tmp_path / "profundo.ipynb"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    assert_error(load_submission(deep), "invalid_json", "profundo.ipynb")
