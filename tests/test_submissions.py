@@ -125,10 +125,16 @@ def test_v3_notebook_is_upgraded_with_note() -> None:
     ("captura.ipynb", "binary"),
     ("not_a_notebook.ipynb", "not_a_notebook"),
 ])
-def test_bad_notebook_files(name: str, code: str) -> None:
+def test_bad_notebook_files(name: str, code: str, tmp_path: Path) -> None:
     sub = load_submission(BAD / name)
     assert_error(sub, code, name)
     assert sub.student == Path(name).stem and sub.kind == "ipynb"
+    # In a batch, the bad file is one failed hand-in and the good one beside it still loads.
+    (tmp_path / name).write_bytes((BAD / name).read_bytes())
+    write_notebook(tmp_path / "zoe.ipynb")
+    bad, good = find_submissions(tmp_path)
+    assert_error(bad, code, name)
+    assert good.student == "zoe" and good.load_error is None and good.code_cells
 
 
 def test_oversize_notebook_is_refused_without_reading(tmp_path: Path) -> None:
@@ -347,6 +353,12 @@ def test_zip_bomb_is_refused_before_extraction(tmp_path: Path) -> None:
     [sub] = find_submissions(bomb, workdir=work)
     assert_error(sub, "zip_bomb", "bomba.zip")
     assert not [p for p in work.rglob("*") if p.is_file()]  # refused before writing anything
+    batch = tmp_path / "lote"
+    write_notebook(batch / "ana.ipynb")
+    bomb.rename(batch / "bomba.zip")
+    ana, bad = find_submissions(batch, workdir=work)
+    assert ana.load_error is None and ana.code_cells
+    assert_error(bad, "zip_bomb", "bomba.zip")
 
 
 def test_zip_total_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
