@@ -1,0 +1,225 @@
+"""Trusted side of the probe: read its events and arrays defensively and fill in the Trace.
+
+Everything under the events folder was written by the student's kernel, so it is treated as
+hostile: files are opened without following symlinks and only when they are regular files of
+bounded size; lines that are not JSON or do not type-check are skipped with a message (never
+echoed); ids, cell indices and digests are range-checked; arrays are loaded with
+allow_pickle=False, their shape, dtype and digest re-checked, and written out again by the grader.
+A student who forges events can only make the trace say odd things.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import stat
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.capture.probe import array_digest
+from grader.capture.trace import (ArrayRef, CompileRecord, EvalRecord, FitRecord, Location,
+                                  ModelRecord, Trace)
+from grader.submissions import Submission
+
+MAX_EVENTS_BYTES = 64 * 2**20
+MAX_EVENTS = 20_000
+MAX_MODEL_ID = 1_000_000
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, array_bytes: int) -> None:
+    """Fill trace.models/fits/evals/versions from events_dir; copy valid arrays to out_dir/arrays."""
+    raw = _read_regular(events_dir / "events.jsonl", MAX_EVENTS_BYTES)
+    if raw is None:
+        trace.messages.append("probe: no readable events file")
+        return
+    models: dict[int, ModelRecord] = {}
+    fits_per_model: dict[int, int] = {}
+    bad = 0
+    for number, line in enumerate(raw.splitlines()[:MAX_EVENTS], start=1):
+        try:
+            event = json.loads(line)
+            if not isinstance(event, dict):
+                raise _Invalid("not an object")
+            kind = event.get("event")
+            if kind == "hello":
+                versions = event.get("versions")
+                if isinstance(versions, dict):
+                    trace.versions = {str(k)[:40]: str(v)[:40] for k, v in list(versions.items())[:10]}
+            elif kind == "compile":
+                model_id = _model_id(event.get("model_id"))
+                _typed(CompileRecord, event.get("compile"))  # checked; fits carry their own copy
+            elif kind == "fit":
+                model_id = _model_id(event.get("model_id"))
+                data = dict(event, index=len(trace.fits), prior_fits=fits_per_model.get(model_id, 0))
+                fit = _typed(FitRecord, data)
+                fit.model.model_id = model_id
+                fits_per_model[model_id] = fits_per_model.get(model_id, 0) + 1
+                models[model_id] = fit.model
+                trace.fits.append(fit)
+            elif kind in ("evaluate", "predict"):
+                _model_id(event.get("model_id"))
+                trace.evals.append(_typed(EvalRecord, dict(event, kind=kind)))
+            else:
+                raise _Invalid("unknown event")
+        except (ValueError, TypeError, KeyError, RecursionError):
+            bad += 1
+    if bad:
+        trace.messages.append(f"probe: {bad} malformed event line(s) skipped")
+    trace.models = [models[k] for k in sorted(models)]
+    for record in _locations(trace):
+        _check_location(record, sub)
+    _copy_arrays(trace, events_dir / "arrays", out_dir / "arrays", array_bytes)
+
+
+def _read_regular(path: Path, limit: int) -> str | None:
+    """Contents of a regular file (no symlink, no FIFO) of at most `limit` bytes, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return fh.read(limit).decode("utf-8", "replace")
+
+
+def _model_id(value: Any) -> int:
+    if type(value) is not int or not 1 <= value <= MAX_MODEL_ID:
+        raise _Invalid("model id")
+    return value
+
+
+def _typed(cls: Any, data: Any) -> Any:
+    """Build `cls` from JSON data, checking every field against its type hint."""
+    if not isinstance(data, dict):
+        raise _Invalid(cls.__name__)
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _check(hints[f.name], data[f.name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise _Invalid(f"{cls.__name__}.{f.name} missing")
+    return cls(**kwargs)
+
+
+def _check(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is not type(None):
+                return _check(arg, value)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _typed(tp, value)
+    if origin is list:
+        if not isinstance(value, list):
+            raise _Invalid("list")
+        (item,) = typing.get_args(tp) or (Any,)
+        return [_check(item, v) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _Invalid("dict")
+        _, item = typing.get_args(tp) or (str, Any)
+        return {str(k): _check(item, v) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _Invalid("bool")
+    elif tp is int:
+        if type(value) is not int:
+            raise _Invalid("int")
+    elif tp is float:
+        if type(value) not in (int, float):
+            raise _Invalid("float")
+        return float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise _Invalid("str")
+        return value[:5000]
+    return value
+
+
+def _locations(trace: Trace) -> list[Location]:
+    found = [f.location for f in trace.fits] + [e.location for e in trace.evals]
+    found += [f.model.created for f in trace.fits] + [m.created for m in trace.models]
+    found += [f.compile.location for f in trace.fits if f.compile is not None]
+    return found
+
+
+def _check_location(loc: Location, sub: Submission) -> None:
+    from grader.submissions import section_of
+
+    if loc.cell is not None and not 0 <= loc.cell < len(sub.cells):
+        loc.cell = None
+    if loc.line is not None and not 1 <= loc.line <= 100_000:
+        loc.line = None
+    if loc.function is not None:
+        loc.function = loc.function[:200]
+    loc.section = section_of(sub, loc.cell) if loc.cell is not None else None
+
+
+def _array_refs(trace: Trace) -> list[ArrayRef]:
+    refs = []
+    for fit in trace.fits:
+        refs += [fit.x, fit.y, *(fit.validation_data or [])]
+    for ev in trace.evals:
+        refs += [ev.x, ev.y]
+    return [r for r in refs if r is not None]
+
+
+def _copy_arrays(trace: Trace, src_dir: Path, dst_dir: Path, array_bytes: int) -> None:
+    """Validated copies of the arrays the trace refers to; a ref whose file is missing or does
+    not match becomes stored=False."""
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    verdict: dict[tuple, bool] = {}
+    budget = array_bytes
+    for ref in _array_refs(trace):
+        key = (ref.digest, tuple(ref.shape), ref.dtype)
+        if key not in verdict:
+            ok = False
+            if ref.stored and _DIGEST.match(ref.digest) and budget > 0:
+                arr = _load_checked(src_dir / f"{ref.digest}.npy", ref, budget)
+                if arr is not None:
+                    np.save(dst_dir / f"{ref.digest}.npy", arr, allow_pickle=False)
+                    budget -= arr.nbytes
+                    ok = True
+            if ref.stored and not ok:
+                trace.messages.append(f"probe: array {ref.digest[:12]} missing or invalid; not kept")
+            verdict[key] = ok
+        ref.stored = verdict[key]
+
+
+def _load_checked(path: Path, ref: ArrayRef, limit: int) -> np.ndarray | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit + 4096:
+            return None
+        try:
+            arr = np.load(fh, allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            return None
+    if not isinstance(arr, np.ndarray) or list(arr.shape) != list(ref.shape) or arr.dtype.str != ref.dtype:
+        return None
+    if arr.dtype.kind not in "biuf" or array_digest(arr) != ref.digest:
+        return None
+    return arr

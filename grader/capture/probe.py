@@ -1,0 +1,561 @@
+"""The probe: runs INSIDE the student kernel and records every Keras call (stdlib + numpy + keras).
+
+It is copied next to nothing else into the kernel's PYTHONPATH as `grader_probe` and started by a
+hidden first cell (`install(...)`); a hidden cell before each student cell calls `at_cell(i)`.
+
+What it does to Keras (patched on the classes, so every import path -- `keras`, `tf.keras`,
+`from keras.models import Sequential` -- is covered):
+- `Model.fit` RECORDS AND DOES NOT TRAIN. It returns a `keras.callbacks.History` whose `.history`
+  holds per-epoch lists of NaN for loss/accuracy/acc (val_ too, any metric name, any key with
+  "acc" or "loss" in it), with `.epoch`, `.params` and `.model` set, so plotting cells keep running.
+  The trusted side retrains the recorded models; nothing the student kernel computes is trusted.
+- `Model.evaluate` records and returns NaN shaped like Keras' answer (scalar, list or dict).
+- `Model.predict` records and runs for real on the untrained model (cheap), so argmax and
+  confusion-matrix code keeps working (on meaningless numbers).
+- `Model.compile` runs for real and records optimizer, loss and metrics.
+- Legacy idioms of 2019-era notebooks: optimizers accept `lr=` and `decay=`, `fit(nb_epoch=)`,
+  `fit_generator`/`predict_classes`, old module paths (keras.layers.core, keras.utils.np_utils, ...).
+
+Output: `events.jsonl` (one JSON object per line, flushed) and `arrays/<digest>.npy` in `out_dir`.
+Array digest = sha256 over f"{dtype.str}{shape}" followed by the C-order bytes (see array_digest);
+float64 arrays are cast to float32 first (what Keras trains on anyway).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+import math
+import os
+import re
+import sys
+import weakref
+from typing import Any
+
+import numpy as np
+
+_probe: "_Probe | None" = None
+_ACTIVATION_ALIASES = {"softmax_v2": "softmax", "log_softmax_v2": "log_softmax", "swish": "silu",
+                       "relu6": "relu6", "leaky_relu": "leaky_relu"}
+_LEGACY_MODULES = {
+    "keras.layers.core": "keras.layers", "keras.layers.advanced_activations": "keras.layers",
+    "keras.layers.normalization": "keras.layers", "keras.layers.convolutional": "keras.layers",
+    "keras.layers.pooling": "keras.layers", "keras.utils.np_utils": "keras.utils",
+}
+
+
+def array_digest(arr: np.ndarray) -> str:
+    """sha256 of dtype, shape and C-order bytes; shared with the trusted side's re-check."""
+    h = hashlib.sha256(f"{arr.dtype.str}{tuple(int(n) for n in arr.shape)}".encode())
+    h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+    return h.hexdigest()
+
+
+def snake(name: str) -> str:
+    """RandomNormal -> random_normal, GlorotUniform -> glorot_uniform."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def jsonable(obj: Any, depth: int = 0) -> Any:
+    """Plain JSON data only; anything else becomes {"unsupported": repr} (never pickled)."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj if not isinstance(obj, str) else obj[:2000]
+    if isinstance(obj, (int, float)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if depth > 30:
+        return {"unsupported": "too deep"}
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v, depth + 1) for v in obj]
+    return {"unsupported": repr(obj)[:200]}
+
+
+def install(out_dir: str, array_bytes: int) -> None:
+    """Patch Keras and start recording into out_dir (called once by the hidden first cell)."""
+    global _probe
+    _block_grader_imports()
+    import keras
+
+    _probe = _Probe(out_dir, array_bytes)
+    _alias_legacy_modules(keras)
+    _patch_optimizers(keras)
+    _patch_model(keras)
+    versions = {"python": sys.version.split()[0], "keras": keras.__version__,
+                "numpy": np.__version__}
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        versions["tensorflow"] = getattr(tf, "__version__", "?")
+    _probe.emit({"event": "hello", "versions": versions})
+
+
+def at_cell(index: int) -> None:
+    """Called by the hidden cell before student cell `index` (Submission cell index)."""
+    if _probe is not None:
+        _probe.cell = index
+
+
+# ------------------------------------------------------------------------------ kernel plumbing
+
+
+class _GraderBlocker:
+    """Refuses `import grader` inside the kernel (the grader's own editable/wheel install is on
+    sys.path too). A determined student can remove this; it only stops casual use."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> None:
+        if name == "grader" or name.startswith("grader."):
+            raise ImportError(f"No module named {name!r}")
+        return None
+
+
+def _block_grader_imports() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if "grader" not in getattr(f, "__module__", "")]
+    sys.meta_path.insert(0, _GraderBlocker())
+    for name in [m for m in sys.modules if m == "grader" or m.startswith("grader.")]:
+        del sys.modules[name]
+
+
+def _alias_legacy_modules(keras: Any) -> None:
+    import importlib
+
+    for old, new in _LEGACY_MODULES.items():
+        sys.modules.setdefault(old, importlib.import_module(new))
+    legacy = getattr(keras.optimizers, "legacy", None)
+    if legacy is not None:  # Keras 3 ships stubs that raise; map them to the real classes
+        for name in ("SGD", "Adam", "RMSprop", "Adagrad", "Ftrl", "Optimizer"):
+            setattr(legacy, name, getattr(keras.optimizers, name))
+
+
+def _patch_optimizers(keras: Any) -> None:
+    """`SGD(lr=0.1, decay=1e-6)` as in Keras 2: lr -> learning_rate, decay kept as a note."""
+    base = keras.optimizers.Optimizer
+    classes = {c for c in vars(keras.optimizers).values() if isinstance(c, type) and issubclass(c, base)}
+    for cls in classes:
+        if "__init__" not in vars(cls):
+            continue
+        original = cls.__init__
+
+        def init(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> None:
+            if "lr" in kwargs:
+                kwargs.setdefault("learning_rate", kwargs.pop("lr"))
+            decay = kwargs.pop("decay", None)
+            __original(self, *args, **kwargs)
+            if decay is not None:
+                self._grader_decay = decay
+
+        cls.__init__ = functools.wraps(original)(init)
+
+
+def _patch_model(keras: Any) -> None:
+    model_cls = keras.Model
+    originals = {name: getattr(model_cls, name) for name in ("__init__", "compile", "fit", "evaluate", "predict")}
+    fit_sig = inspect.signature(originals["fit"])
+    eval_sig = inspect.signature(originals["evaluate"])
+    probe = _probe
+    assert probe is not None
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        originals["__init__"](self, *args, **kwargs)
+        probe.created(self)
+
+    def compile(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = originals["compile"](self, *args, **kwargs)
+        probe.on_compile(self, args, kwargs)
+        return result
+
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if "nb_epoch" in kwargs:
+            kwargs.setdefault("epochs", kwargs.pop("nb_epoch"))
+        bound = fit_sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        return probe.on_fit(self, dict(bound.arguments))
+
+    def evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = eval_sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        return probe.on_evaluate(self, dict(bound.arguments))
+
+    def predict(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
+        probe.on_predict(self, x)
+        return originals["predict"](self, x, *args, **kwargs)
+
+    for name, fn in (("__init__", __init__), ("compile", compile), ("fit", fit),
+                     ("evaluate", evaluate), ("predict", predict)):
+        setattr(model_cls, name, functools.wraps(originals[name])(fn))
+    # Keras 2 names removed in Keras 3.
+    model_cls.fit_generator = lambda self, generator, *a, **k: self.fit(generator, *a, **k)
+    model_cls.evaluate_generator = lambda self, generator, *a, **k: self.evaluate(generator, *a, **k)
+    model_cls.predict_generator = lambda self, generator, *a, **k: self.predict(generator, *a, **k)
+    model_cls.predict_classes = lambda self, x, *a, **k: np.argmax(self.predict(x, *a, **k), axis=-1)
+    model_cls.predict_proba = lambda self, x, *a, **k: self.predict(x, *a, **k)
+
+
+# ------------------------------------------------------------------------------------ recording
+
+
+class _NaNHistory(dict):
+    """history.history: NaN per epoch; answers any key that looks like a loss or a metric."""
+
+    def __init__(self, epochs: int, names: list[str]):
+        self.epochs = epochs
+        super().__init__()
+        for name in ["loss", "accuracy", "acc", *names]:
+            self[name] = [math.nan] * epochs
+            self["val_" + name] = [math.nan] * epochs
+
+    def __missing__(self, key: Any) -> list[float]:
+        if isinstance(key, str) and ("acc" in key or "loss" in key or "error" in key):
+            return [math.nan] * self.epochs
+        raise KeyError(key)
+
+
+class _Probe:
+    def __init__(self, out_dir: str, array_bytes: int):
+        self.out_dir = out_dir
+        self.arrays_dir = os.path.join(out_dir, "arrays")
+        os.makedirs(self.arrays_dir, exist_ok=True)
+        self.events = open(os.path.join(out_dir, "events.jsonl"), "a", encoding="utf-8")
+        self.array_budget = array_bytes
+        self.cell: int | None = None
+        self.workdir = os.getcwd()
+        self._models: dict[int, tuple[Any, int]] = {}  # id(obj) -> (weakref, model_id)
+        self._created: dict[int, dict] = {}
+        self._births: dict[int, tuple[Any, dict]] = {}
+        self._next_id = 0
+        self._compiled: dict[int, dict] = {}
+        self._arrays: dict[int, tuple[Any, tuple, str, dict]] = {}  # id -> (weakref, key, sample, ref)
+        self._saved: set[str] = set()
+        self._fits = 0
+
+    def emit(self, event: dict) -> None:
+        self.events.write(json.dumps(jsonable(event)) + "\n")
+        self.events.flush()
+
+    def where(self) -> dict:
+        """Cell index, line in the cell's top-level code, and the innermost student function."""
+        user_ns = _user_globals()
+        cell_frame, function = None, None
+        frame = sys._getframe(2)
+        while frame is not None:
+            code = frame.f_code
+            student = frame.f_globals is user_ns or (code.co_filename.startswith(self.workdir + os.sep)
+                                                     and code.co_filename != __file__)
+            if student and function is None and not code.co_name.startswith("<"):
+                function = code.co_name
+            if frame.f_globals is user_ns:
+                cell_frame = frame  # keep walking: the outermost one is the running cell
+            frame = frame.f_back
+        return {"cell": self.cell, "line": cell_frame.f_lineno if cell_frame else None,
+                "function": function}
+
+    def created(self, model: Any) -> None:
+        """Remember where a model object was built; it gets an id only once the student uses it
+        (Keras builds internal Functional models of its own)."""
+        self._births[id(model)] = (weakref.ref(model), self.where())
+
+    def model_id(self, model: Any) -> int:
+        entry = self._models.get(id(model))
+        if entry is not None and entry[0]() is model:
+            return entry[1]
+        model_id = self._next_id = self._next_id + 1
+        self._models[id(model)] = (weakref.ref(model), model_id)
+        birth = self._births.pop(id(model), None)
+        self._created[model_id] = birth[1] if birth and birth[0]() is model else self.where()
+        return model_id
+
+    def model_record(self, model: Any) -> dict:
+        model_id = self.model_id(model)
+        import keras
+
+        try:
+            config = _normalise(jsonable(keras.saving.serialize_keras_object(model)))
+        except Exception as exc:  # a model Keras cannot serialise is data, not a probe crash
+            config = {"unsupported": f"{type(exc).__name__}: {exc}"[:300]}
+        inner = config.get("config", {}) if isinstance(config, dict) else {}
+        layers = inner.get("layers", []) if isinstance(inner, dict) else []
+        specs = [_layer_spec(layer) for layer in layers
+                 if isinstance(layer, dict) and layer.get("class_name") != "InputLayer"]
+        return {"model_id": model_id, "class_name": type(model).__name__, "layers": specs,
+                "input_shape": _input_shape(model), "config": config,
+                "created": self._created.get(model_id, {})}
+
+    def on_compile(self, model: Any, args: tuple, kwargs: dict) -> None:
+        optimizer = getattr(model, "optimizer", None)
+        opt = {"class_name": type(optimizer).__name__, "config": {}}
+        try:
+            opt["config"] = {k: _short_float(v) for k, v in jsonable(optimizer.get_config()).items()}
+        except Exception as exc:
+            opt["config"] = {"unsupported": repr(exc)[:200]}
+        if getattr(optimizer, "_grader_decay", None) is not None:
+            opt["config"]["decay"] = optimizer._grader_decay
+        names = ["optimizer", "loss", "loss_weights", "metrics"]
+        given = dict(zip(names, args)) | kwargs
+        record = {"optimizer": opt, "loss": _callable_name(given.get("loss")),
+                  "metrics": _metric_names(given.get("metrics")), "location": self.where()}
+        self._compiled[self.model_id(model)] = record
+        self.emit({"event": "compile", "model_id": self.model_id(model), "compile": record})
+
+    def on_fit(self, model: Any, a: dict) -> Any:
+        import keras
+
+        location = self.where()
+        notes: dict[str, str] = {}
+        x, y = self.array_ref(a.get("x"), "x", notes), self.array_ref(a.get("y"), "y", notes)
+        val = a.get("validation_data")
+        val_refs = None
+        if isinstance(val, (tuple, list)) and len(val) >= 2:
+            val_refs = [self.array_ref(v, f"validation_data[{i}]", notes) for i, v in enumerate(val[:2])]
+        elif val is not None:
+            notes["validation_data"] = f"not arrays: {type(val).__name__}"
+        self._build(model, a.get("x"))
+        known = {"self", "x", "y", "batch_size", "epochs", "callbacks", "validation_split",
+                 "validation_data", "shuffle", "verbose"}
+        for key, value in a.items():
+            if key not in known and key != "kwargs" and value is not None and value != 0 and value != 1:
+                notes[key] = repr(value)[:200]
+        model_id = self.model_id(model)
+        epochs = _as_int(a.get("epochs"), 1)
+        self._fits += 1
+        self.emit({"event": "fit", "model_id": model_id, "model": self.model_record(model),
+                   "compile": self._compiled.get(model_id), "epochs": epochs,
+                   "batch_size": _as_int(a.get("batch_size"), None),
+                   "validation_split": _as_float(a.get("validation_split"), 0.0),
+                   "x": x, "y": y, "validation_data": val_refs,
+                   "callbacks": [_callback(cb) for cb in (a.get("callbacks") or [])],
+                   "shuffle": bool(a.get("shuffle", True)), "other_kwargs": notes,
+                   "location": location})
+        history = keras.callbacks.History()
+        history.history = _NaNHistory(epochs, self._metric_keys(model_id))
+        history.epoch = list(range(epochs))
+        history.params = {"verbose": a.get("verbose"), "epochs": epochs, "steps": None}
+        history.set_model(model)
+        model.history = history
+        return history
+
+    def on_evaluate(self, model: Any, a: dict) -> Any:
+        notes: dict[str, str] = {}
+        model_id = self.model_id(model)
+        self.emit({"event": "evaluate", "kind": "evaluate", "model_id": model_id,
+                   "x": self.array_ref(a.get("x"), "x", notes), "y": self.array_ref(a.get("y"), "y", notes),
+                   "location": self.where()})
+        names = ["loss", *self._metric_keys(model_id)]
+        if a.get("return_dict"):
+            return {n: math.nan for n in names}
+        return math.nan if len(names) == 1 else [math.nan] * len(names)
+
+    def on_predict(self, model: Any, x: Any) -> None:
+        self.emit({"event": "predict", "kind": "predict", "model_id": self.model_id(model),
+                   "x": self.array_ref(x, "x", {}), "y": None, "location": self.where()})
+
+    def _metric_keys(self, model_id: int) -> list[str]:
+        compiled = self._compiled.get(model_id) or {}
+        names = []
+        for m in compiled.get("metrics", []):
+            name = m if isinstance(m, str) else str(m)
+            names.append("accuracy" if name in ("acc", "accuracy") else snake(name))
+        return names
+
+    def _build(self, model: Any, x: Any) -> None:
+        """Build an unbuilt Sequential from the data shape, as a real fit would, so the config
+        carries input shapes and later `model.summary()` works."""
+        if getattr(model, "built", True) or not hasattr(x, "shape"):
+            return
+        try:
+            model.build((None, *tuple(x.shape[1:])))
+        except Exception:
+            pass
+
+    def array_ref(self, value: Any, name: str, notes: dict[str, str]) -> dict | None:
+        if value is None:
+            return None
+        arr = _as_array(value)
+        if arr is None:
+            notes[name] = f"not an array: {type(value).__name__}"
+            return None
+        key = (arr.shape, arr.dtype.str, arr.__array_interface__["data"][0], arr.strides)
+        sample = _sample(arr)
+        cached = self._arrays.get(id(value))
+        if cached is not None and cached[0]() is value and cached[1] == key and cached[2] == sample:
+            return cached[3]
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        arr = np.ascontiguousarray(arr)
+        digest = array_digest(arr)
+        ref = {"digest": digest, "shape": list(arr.shape), "dtype": arr.dtype.str, "stored": True}
+        if digest not in self._saved:
+            if arr.nbytes <= self.array_budget:
+                path = os.path.join(self.arrays_dir, digest + ".npy")
+                try:
+                    np.save(path + ".tmp.npy", arr, allow_pickle=False)
+                    os.replace(path + ".tmp.npy", path)
+                    self.array_budget -= arr.nbytes
+                    self._saved.add(digest)
+                except OSError as exc:
+                    ref["stored"] = False
+                    notes[name + "_not_saved"] = repr(exc)[:200]
+            else:
+                ref["stored"] = False
+        try:
+            self._arrays[id(value)] = (weakref.ref(value), key, sample, ref)
+        except TypeError:  # objects without weakref support are simply not cached
+            pass
+        return ref
+
+
+# ------------------------------------------------------------------------------- normalisation
+
+
+def _user_globals() -> Any:
+    try:
+        return get_ipython().user_global_ns  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        import __main__
+
+        return vars(__main__)
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    if isinstance(value, np.ndarray):
+        arr = value
+    elif hasattr(value, "numpy") and hasattr(value, "shape") and hasattr(value, "dtype"):
+        try:
+            arr = np.asarray(value.numpy())  # tf.Tensor, keras tensors
+        except Exception:
+            return None
+    elif hasattr(value, "to_numpy"):
+        arr = np.asarray(value.to_numpy())  # pandas
+    else:
+        return None
+    return None if arr.dtype == object else arr
+
+
+def _sample(arr: np.ndarray) -> str:
+    """Cheap fingerprint to notice in-place edits of a cached array between fits."""
+    flat = arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()
+    step = max(1, flat.size // 4096)
+    return hashlib.sha256(np.ascontiguousarray(flat[::step]).tobytes()).hexdigest()
+
+
+def _activation_name(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ACTIVATION_ALIASES.get(value, value)
+    if isinstance(value, dict) and value.get("class_name") == "function" and isinstance(value.get("config"), str):
+        name = _ACTIVATION_ALIASES.get(value["config"], value["config"])
+        try:
+            import keras
+
+            keras.activations.get(name)
+            return name
+        except Exception:
+            return {"unsupported": f"activation function {value['config']}"}
+    return value
+
+
+def _normalise(config: Any) -> Any:
+    """Activations as Keras names everywhere, so the config deserialises on the trusted side."""
+    if isinstance(config, dict):
+        return {k: (_activation_name(v) if k in ("activation", "recurrent_activation") else _normalise(v))
+                for k, v in config.items()}
+    if isinstance(config, list):
+        return [_normalise(v) for v in config]
+    return config
+
+
+def _initializer_name(value: Any) -> str | None:
+    if isinstance(value, dict) and isinstance(value.get("class_name"), str):
+        value = value["class_name"]
+    if not isinstance(value, str):
+        return None
+    name = snake(value)
+    return {"zero": "zeros", "one": "ones", "normal": "random_normal",
+            "uniform": "random_uniform"}.get(name, name)
+
+
+def _regularizer_summary(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return value if isinstance(value, str) else None
+    cfg = value.get("config") or {}
+    name = snake(str(value.get("class_name", "?")))
+    if isinstance(cfg, dict) and name in ("l1", "l2") and name in cfg:
+        return f"{name}({cfg[name]:g})" if isinstance(cfg[name], (int, float)) else name
+    if isinstance(cfg, dict):
+        return f"{name}(" + ", ".join(f"{k}={v}" for k, v in cfg.items()) + ")"
+    return name
+
+
+def _layer_spec(layer: dict) -> dict:
+    cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+    activation = cfg.get("activation")
+    if isinstance(activation, dict) and isinstance(activation.get("class_name"), str):
+        activation = snake(activation["class_name"])
+    return {"type": str(layer.get("class_name")), "units": cfg.get("units"),
+            "activation": activation if isinstance(activation, str) else None,
+            "kernel_initializer": _initializer_name(cfg.get("kernel_initializer")),
+            "kernel_regularizer": _regularizer_summary(cfg.get("kernel_regularizer")),
+            "rate": cfg.get("rate"), "config": cfg}
+
+
+def _input_shape(model: Any) -> list | None:
+    try:
+        shape = model.input_shape
+        if isinstance(shape, tuple):
+            return list(shape)
+    except Exception:
+        pass
+    return None
+
+
+def _callable_name(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_callable_name(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _callable_name(v) for k, v in value.items()}
+    if inspect.isfunction(value) or inspect.isbuiltin(value):
+        return value.__name__
+    return type(value).__name__
+
+
+def _metric_names(metrics: Any) -> list:
+    if metrics is None:
+        return []
+    if isinstance(metrics, dict):
+        metrics = [m for v in metrics.values() for m in (v if isinstance(v, (list, tuple)) else [v])]
+    if not isinstance(metrics, (list, tuple)):
+        metrics = [metrics]
+    return [_callable_name(m) for m in metrics]
+
+
+def _callback(cb: Any) -> dict:
+    config = {k: v for k, v in vars(cb).items()
+              if not k.startswith("_") and isinstance(v, (int, float, str, bool, type(None)))
+              and k not in ("wait", "stopped_epoch", "best", "cooldown_counter", "verbose")}
+    return {"class_name": type(cb).__name__, "config": config}
+
+
+def _short_float(value: Any) -> Any:
+    """0.10000000149011612 (a float32 learning rate) -> 0.1."""
+    if isinstance(value, float) and math.isfinite(value):
+        short = float(repr(np.float32(value)).removeprefix("np.float32(").rstrip(")"))
+        return short if float(np.float32(short)) == value else value
+    return value
+
+
+def _as_int(value: Any, default: Any) -> Any:
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _as_float(value: Any, default: float) -> float:
+    try:
+        return float(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default

@@ -1,0 +1,200 @@
+"""The fresh temporary folder one hand-in's kernel runs in (grader side of the sandbox).
+
+Layout under a root folder (mode 0711: other users can pass through, not list it):
+  spec/                     kernelspec for the launcher (root only)
+  probe-<rand>/grader_probe.py   a COPY of grader/capture/probe.py: the kernel's only PYTHONPATH
+  work-<rand>/              cwd and HOME of the kernel: a copy of the hand-in's files, and
+    .keras/datasets/fashion-mnist/   the four Fashion-MNIST .gz files (KERAS_HOME)
+  events-<rand>/            the probe writes events.jsonl and arrays/ here
+  run-<rand>/               connection file and the ipc sockets
+  kernel.log                the kernel process' own stdout/stderr
+Folder names are random so that a kernel of another hand-in, running at the same time as the same
+`nobody` user, cannot guess its way into this one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pwd
+import secrets
+import shutil
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import data
+from grader.capture import probe, sandbox
+from grader.submissions import Submission, is_ignored
+
+MAX_HANDIN_BYTES = 200 * 2**20  # a hand-in folder bigger than this is copied only in part
+
+
+@dataclass
+class Workspace:
+    root: Path
+    work: Path
+    probe_dir: Path
+    events: Path
+    runtime: Path
+    spec_root: Path
+    log: Path
+    uid: int | None = None  # the kernel's uid when the grader drops privileges
+    gid: int | None = None
+    isolate_net: bool = False  # own network and mount namespaces (unshare -m -n)
+    hide: list[str] = field(default_factory=list)  # covered by an empty tmpfs in the kernel
+    keep: list[str] = field(default_factory=list)  # bound back in place under a hidden folder
+    messages: list[str] = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)  # rmtree does not follow the student's symlinks
+
+
+def create_workspace(sub: Submission, data_dir: Path | None, out_dir: Path | None = None, *,
+                     drop_privileges: bool = True, isolate: bool = True) -> Workspace:
+    root = Path(tempfile.mkdtemp(prefix="grader-capture-"))
+    os.chmod(root, 0o711)
+
+    def private(name: str) -> Path:
+        path = root / f"{name}-{secrets.token_hex(8)}"
+        path.mkdir(mode=0o700)
+        return path
+
+    ws = Workspace(root=root, work=private("work"), probe_dir=root / f"probe-{secrets.token_hex(8)}",
+                   events=private("events"), runtime=private("run"), spec_root=root / "spec",
+                   log=root / "kernel.log")
+    ws.probe_dir.mkdir(mode=0o755)
+    shutil.copyfile(probe.__file__, ws.probe_dir / "grader_probe.py")
+    os.chmod(ws.probe_dir / "grader_probe.py", 0o644)
+    (ws.work / ".tmp").mkdir()
+    _copy_handin(sub, ws)
+    _copy_fashion_mnist(data_dir, ws)
+    root_user = os.geteuid() == 0
+    if isolate and root_user and _unshare_works():
+        ws.isolate_net = True
+        ws.keep = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), str(root)})
+        ws.hide = _hidden_folders([pwd.getpwuid(0).pw_dir, Path(sub.path).resolve().parent,
+                                   Path(out_dir).resolve().parent if out_dir else None], ws.keep)
+        (root / "mnt").mkdir(mode=0o700)
+    elif isolate:
+        ws.messages.append("sandbox: `unshare -m -n` not available (needs root); the kernel has network"
+                           " access and sees the grader's files")
+    python = [os.path.realpath(sys.executable), os.path.realpath(sys.base_prefix)]
+    if drop_privileges and root_user and all(_others_can_reach(p, ws.hide) for p in python):
+        nobody = pwd.getpwnam("nobody")
+        ws.uid, ws.gid = nobody.pw_uid, nobody.pw_gid
+        for folder in (ws.work, ws.events, ws.runtime):
+            _chown_tree(folder, ws.uid, ws.gid)
+    elif drop_privileges and root_user:
+        ws.messages.append("sandbox: the Python installation is not readable by `nobody`; the kernel runs as root")
+    elif drop_privileges:
+        ws.messages.append("sandbox: grader is not root; the kernel runs as the grader's own user")
+    return ws
+
+
+_SYSTEM_DIRS = {"/", "/tmp", "/usr", "/etc", "/var", "/home", "/opt", "/lib", "/bin", "/srv", "/mnt", "/work"}
+
+
+@functools.cache
+def _unshare_works() -> bool:
+    return sandbox.unshare_works()
+
+
+def _hidden_folders(candidates: list, keep: list[str]) -> list[str]:
+    """Existing folders to cover, minus system folders, folders inside a kept one, and folders
+    inside another hidden one."""
+    found: list[str] = []
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        path = os.path.realpath(candidate)
+        inside_keep = any(path == k or path.startswith(k + "/") for k in keep)
+        if path in _SYSTEM_DIRS or inside_keep or not os.path.isdir(path):
+            continue
+        found.append(path)
+    found.sort(key=len)
+    return [p for i, p in enumerate(found) if not any(p == q or p.startswith(q + "/") for q in found[:i])]
+
+
+def _others_can_reach(path: str, hidden: list[str]) -> bool:
+    """Can a user other than the owner traverse every folder above `path`? A hidden folder
+    becomes a 0711 tmpfs in the kernel, so it counts as traversable."""
+    folder = os.path.dirname(path)
+    while True:
+        if folder not in hidden and not os.stat(folder).st_mode & stat.S_IXOTH:
+            return False
+        if folder == "/":
+            return True
+        folder = os.path.dirname(folder)
+
+
+def launcher_args(ws: Workspace, memory_mb: int, fsize_mb: int, nproc: int = 1024) -> list[str]:
+    args = []
+    if ws.hide:
+        args += ["--mounts", json.dumps({"hide": ws.hide, "keep": ws.keep, "stash": str(ws.root / "mnt")})]
+    args += ["--work", str(ws.work), "--log", str(ws.log), "--memory-mb", str(memory_mb),
+            "--fsize-mb", str(fsize_mb), "--nproc", str(nproc), "--probe-dir", str(ws.probe_dir)]
+    if ws.uid is not None:
+        args += ["--uid", str(ws.uid), "--gid", str(ws.gid)]
+    return args
+
+
+def install_kernelspec(ws: Workspace, memory_mb: int, fsize_mb: int) -> None:
+    spec = sandbox.kernelspec(sys.executable, launcher_args(ws, memory_mb, fsize_mb), ws.isolate_net)
+    sandbox.write_kernelspec(str(ws.spec_root), spec)
+
+
+def _chown_tree(folder: Path, uid: int, gid: int) -> None:
+    os.chown(folder, uid, gid)
+    for base, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            os.chown(os.path.join(base, name), uid, gid, follow_symlinks=False)
+
+
+def _copy_handin(sub: Submission, ws: Workspace) -> None:
+    """Only this hand-in's files; .py files that live inside a ZIP are rebuilt from their cells
+    so that `from utils import f` still works."""
+    budget = MAX_HANDIN_BYTES
+    path = Path(sub.path)
+    if path.is_dir():
+        for base, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if not is_ignored(d) and not os.path.islink(os.path.join(base, d))]
+            for name in files:
+                src = Path(base) / name
+                if is_ignored(name) or src.is_symlink() or not src.is_file():
+                    continue
+                size = src.stat().st_size
+                if size > budget:
+                    ws.messages.append(f"hand-in file not copied (size budget): {src.relative_to(path)}")
+                    continue
+                budget -= size
+                dst = ws.work / src.relative_to(path)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+    elif path.is_file() and path.suffix.lower() != ".zip":
+        shutil.copyfile(path, ws.work / path.name)
+    for rel in sub.files:
+        target = ws.work / rel
+        if not rel.lower().endswith(".py") or target.exists() or ".." in Path(rel).parts:
+            continue
+        text = "\n\n".join(c.source for c in sub.cells if c.origin.file == rel and c.cell_type == "code")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def _copy_fashion_mnist(data_dir: Path | None, ws: Workspace) -> None:
+    candidates = [Path(data_dir)] if data_dir else []
+    if os.environ.get(data.ENV_DATA_DIR):
+        candidates.append(Path(os.environ[data.ENV_DATA_DIR]))
+    candidates += [data.DEBIAN_DIR, data.default_keras_home() / "datasets" / "fashion-mnist"]
+    for folder in candidates:
+        if all((folder / name).is_file() for name in data.FILES.values()):
+            target = ws.work / ".keras" / "datasets" / "fashion-mnist"
+            target.mkdir(parents=True)
+            for name in data.FILES.values():
+                shutil.copyfile(folder / name, target / name)  # a copy: the kernel may write to it
+            return
+    ws.messages.append("sandbox: Fashion-MNIST files not found; load_data() in the kernel will fail offline")
