@@ -17,6 +17,7 @@ from typing import Any
 
 from grader.capture.static import normalize_activation, normalize_initializer, normalize_optimizer
 from grader.capture.trace import ArrayRef, FitRecord, Trace
+from grader.results import RunResult
 from grader.submissions import Submission, exercise_number, markdown_headings
 
 EXERCISES = ("ex1", "ex2", "ex3", "ex4")
@@ -62,6 +63,13 @@ class Attribution:
             return "final"
         return next((f.label for f in reversed(self.fits) if f.model_id == model_id and f.label), "")
 
+    def label_runs(self, runs: list[RunResult]) -> None:
+        """Fill exercise, label and is_final of the retrain runs from this attribution."""
+        for run in runs:
+            run.exercise = self.exercise_of_model(run.model_id)
+            run.label = self.label_of_model(run.model_id)
+            run.is_final = run.model_id == self.final_model_id
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -87,20 +95,74 @@ def exercise_of_text(text: str | None) -> str | None:
     return None
 
 
+_MARKER = re.compile(r"^\W*(?:ejercicio|ejerc|ej|pregunta|apartado|exercise|parte)\s*\.?\s*([1-4])(?![0-9])")
+
+
+def marker_exercise(line: str) -> str | None:
+    """Exercise announced at the start of a comment or prose line: "# Ejercicio 2: ...", "Pregunta 4.2"."""
+    match = _MARKER.match(fold(line.strip()))
+    return f"ex{match.group(1)}" if match else None
+
+
+def _comment_markers(source: str) -> list[tuple[int, str]]:
+    """(line, exercise) of the comment lines of a code cell that announce an exercise."""
+    out = []
+    for number, line in enumerate(source.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("#") and (ex := marker_exercise(stripped.lstrip("#"))):
+            out.append((number, ex))
+    return out
+
+
+def cell_exercises(sub: Submission) -> dict[int, str | None]:
+    """Exercise of every cell from the text alone: Markdown headings, comment banners in code
+    ("# Ejercicio 2"), and file names of .py hand-ins; an exercise lasts until the next one."""
+    headings: dict[int, list[str]] = {}
+    for idx, _level, text in markdown_headings(sub):
+        headings.setdefault(idx, []).append(text)
+    out: dict[int, str | None] = {}
+    current: str | None = None
+    file = None
+    for cell in sub.cells:
+        if cell.origin.file != file:
+            file = cell.origin.file
+            named = len(sub.files) > 1 or file.lower().endswith(".py")
+            current = exercise_of_text(file.rsplit("/", 1)[-1]) if named and file else current
+        found = [ex for text in headings.get(cell.index, []) if (ex := exercise_of_text(text))]
+        if cell.cell_type == "code":
+            found += [ex for _, ex in _comment_markers(cell.source)]
+        if found:
+            # A cell that opens with a banner belongs to that exercise; later banners carry on.
+            out[cell.index] = found[0]
+            current = found[-1]
+        else:
+            out[cell.index] = current
+    return out
+
+
+def exercise_at(sub: Submission, cell: int | None, line: int | None,
+                cells: dict[int, str | None] | None = None) -> str | None:
+    """Exercise of a line of code: the nearest comment banner above it in its cell, else its cell's."""
+    if cell is None or not 0 <= cell < len(sub.cells):
+        return None
+    cells = cells if cells is not None else cell_exercises(sub)
+    markers = [ex for number, ex in _comment_markers(sub.cells[cell].source) if line is None or number <= line]
+    if markers:
+        return markers[-1]
+    previous = cells.get(cell - 1) if cell > 0 else None
+    own = cells.get(cell)
+    # The banner of this cell sits below `line`: the code above it still belongs to the previous exercise.
+    if _comment_markers(sub.cells[cell].source) and line is not None:
+        return previous
+    return own
+
+
 def exercise_of_cell(sub: Submission, cell_index: int | None) -> tuple[str | None, str]:
-    """(exercise, where it came from) for a cell: nearest heading naming an exercise, else its file."""
+    """(exercise, where it came from) for a cell: headings, banners or its file name."""
     if cell_index is None or not 0 <= cell_index < len(sub.cells):
         return None, "none"
-    file = sub.cells[cell_index].origin.file
-    same_file = {c.index for c in sub.cells if c.origin.file == file}
-    for idx, _level, text in reversed(markdown_headings(sub)):
-        if idx <= cell_index and idx in same_file and (ex := exercise_of_text(text)):
-            return ex, "heading"
-    if file and (len(sub.files) > 1 or file.lower().endswith(".py")):
-        ex = exercise_of_text(file.rsplit("/", 1)[-1])
-        if ex:
-            return ex, "file"
-    return None, "none"
+    ex = cell_exercises(sub).get(cell_index)
+    return (ex, "heading") if ex else (None, "none")
 
 
 def touches_test(ref: ArrayRef | None) -> bool:
@@ -163,7 +225,8 @@ def attribute(sub: Submission, trace: Trace) -> Attribution:
     """Map every fit of the trace to an exercise and a label, and pick the final model."""
     out = Attribution()
     fits = sorted(trace.fits, key=lambda f: f.index)
-    chosen: dict[int, tuple[str | None, str]] = {f.index: _from_location(sub, f) for f in fits}
+    cells = cell_exercises(sub)
+    chosen: dict[int, tuple[str | None, str]] = {f.index: _from_location(sub, f, cells) for f in fits}
     by_structure = _structure(fits)
     previous: str | None = None
     for fit in fits:
@@ -190,12 +253,14 @@ def attribute(sub: Submission, trace: Trace) -> Attribution:
     return out
 
 
-def _from_location(sub: Submission, fit: FitRecord) -> tuple[str | None, str]:
+def _from_location(sub: Submission, fit: FitRecord, cells: dict[int, str | None]) -> tuple[str | None, str]:
     loc = fit.location
     if loc.section and (ex := exercise_of_text(loc.section)):
         return ex, "heading"
-    exercise, source = exercise_of_cell(sub, loc.cell)
+    exercise = exercise_at(sub, loc.cell, loc.line, cells)
     if exercise:
+        source = "file" if loc.cell is not None and sub.cells[loc.cell].origin.file.lower().endswith(".py") \
+            and exercise_of_text(sub.cells[loc.cell].origin.file.rsplit("/", 1)[-1]) == exercise else "heading"
         return exercise, source
     if loc.function and (ex := exercise_of_text(loc.function)):
         return ex, "function"

@@ -56,6 +56,11 @@ _ACTIVATIONS = {
 }
 
 
+# Short aliases that are also everyday labels ("normal" next to 'random_uniform'): only trusted
+# where Keras reads them (kernel_initializer='normal'), never as loose strings.
+_AMBIGUOUS = {"normal", "uniform", "linear"}
+
+
 def normalize_initializer(name: str) -> str | None:
     """'zero', 'Zeros', 'RandomNormal', 'normal' ... -> 'zeros', 'random_normal'; None if unknown."""
     return _INITIALIZERS.get(_key(name))
@@ -88,6 +93,7 @@ def analyze(sub: Submission) -> dict[str, Any]:
         "activations": [],
         "regularization": [],
         "train_slices": [],
+        "mentions": [],
         "magics": [],
         "uses_fashion_mnist": False,
         "uses_keras": False,
@@ -141,13 +147,15 @@ class _CellVisitor(ast.NodeVisitor):
         self.functions: list[str] = []
         self.targets: dict[int, str] = {}  # id(call node) -> assigned name
         # String constants of the cell: a loop `for act in ["sigmoid", "relu"]` feeding activation=act.
+        tree = ast.parse(source)
         # Only constants inside list/tuple/set/dict literals: those are the "configurations to try".
         self.constants = sorted({
             (n.value, n.lineno)
-            for coll in ast.walk(ast.parse(source)) if isinstance(coll, (ast.List, ast.Tuple, ast.Set, ast.Dict))
+            for coll in ast.walk(tree) if isinstance(coll, (ast.List, ast.Tuple, ast.Set, ast.Dict))
             for n in ast.iter_child_nodes(coll) if isinstance(n, ast.Constant) and isinstance(n.value, str)
         }, key=lambda c: (c[1], c[0]))
         self.seen_variables: set[tuple[str, str]] = set()
+        self._mentions(tree)
 
     # -- helpers ---------------------------------------------------------------------------------
     def seg(self, node: ast.AST | None) -> str | None:
@@ -171,12 +179,30 @@ class _CellVisitor(ast.NodeVisitor):
             return
         self.seen_variables.add((kind, arg))
         for text, line in self.constants:
-            name = normalize(text)
+            name = normalize(text) if _key(text) not in _AMBIGUOUS else None
             if name:
                 self.facts[kind].append(
                     {"cell": self.cell.index, "line": line, "end_line": line, "name": name, "source": repr(text),
                      "arg": arg, "via": self.seg(value)}
                 )
+
+    def _mentions(self, tree: ast.AST) -> None:
+        """Every string in the code that names an activation, initializer or optimizer, e.g. the
+        'sigmoid' of `crear_modelo('sigmoid')`; what static grading falls back on for helper functions."""
+        docstrings = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or id(node) in docstrings:
+                continue
+            if _key(node.value) in _AMBIGUOUS:
+                continue
+            for kind, normalize in (("activation", normalize_activation), ("initializer", normalize_initializer),
+                                    ("optimizer", normalize_optimizer)):
+                name = normalize(node.value)
+                if name:
+                    self.facts["mentions"].append(
+                        {"cell": self.cell.index, "line": node.lineno, "end_line": node.lineno, "kind": kind,
+                         "name": name, "source": repr(node.value)}
+                    )
 
     # -- visitors --------------------------------------------------------------------------------
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:

@@ -12,7 +12,7 @@ import io
 import re
 import tokenize
 
-from grader.attribution import EXERCISES, fold
+from grader.attribution import EXERCISES, fold, marker_exercise
 from grader.capture.static import strip_magics
 from grader.results import Evidence, Verdict
 from grader.rules.base import BaseRule, RuleContext
@@ -60,6 +60,8 @@ class AnalysisWritten(BaseRule):
     messages = ("pass", "warn", "fail", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
+        if not ctx.looks_like_trabajo2:
+            return self.skip(ctx, "la entrega no parece el Trabajo 2")
         p = self.spec(ctx).params
         if not ctx.submission.cells:
             return self.skip(ctx, "la entrega está vacía")
@@ -93,19 +95,32 @@ class AnalysisWritten(BaseRule):
         seen_code: set[str] = set()
         for cell in ctx.submission.cells:
             ex = ctx.cell_exercise.get(cell.index)
-            if ex not in out:
-                continue
             is_py = cell.origin.file.lower().endswith(".py")
             if cell.cell_type == "code":
-                seen_code.add(ex)
+                if ex:
+                    seen_code.add(ex)
                 text = comments_and_docstrings(cell.source) if is_py else ""
-            elif cell.cell_type == "markdown" and (is_py or ex in seen_code):
+            elif cell.cell_type == "markdown" and (is_py or ex is None or ex in seen_code):
                 text = markdown_prose(cell)
                 if _STATEMENT.match(fold(text.strip())):
                     continue
             else:
                 continue
-            if text.strip():
-                out[ex][0].append(text)
-                out[ex][1].append(cell.index)
+            for part_ex, part in split_by_marker(text, ex):
+                if part_ex in out and part.strip():
+                    out[part_ex][0].append(part)
+                    if cell.index not in out[part_ex][1]:
+                        out[part_ex][1].append(cell.index)
         return {ex: ("\n".join(parts), cells) for ex, (parts, cells) in out.items()}
+
+
+def split_by_marker(text: str, exercise: str | None) -> list[tuple[str | None, str]]:
+    """Cut prose at lines that announce an exercise ("Ejercicio 2: ...", "Pregunta 4.2"): one
+    summary written in one place (a .py docstring, a closing cell) still counts per exercise."""
+    parts: list[tuple[str | None, list[str]]] = [(exercise, [])]
+    for line in text.splitlines():
+        ex = marker_exercise(line)
+        if ex:
+            parts.append((ex, []))
+        parts[-1][1].append(line)
+    return [(ex, "\n".join(lines)) for ex, lines in parts if lines]

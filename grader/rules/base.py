@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
-from grader.attribution import Attribution, exercise_of_cell, touches_test
+from grader.attribution import Attribution, cell_exercises, touches_test
 from grader.capture.static import analyze, reported_metrics
 from grader.capture.trace import FitRecord, Trace
 from grader.results import Evidence, RunResult, Verdict
@@ -55,7 +55,9 @@ class RuleContext:
 
     @cached_property
     def cell_exercise(self) -> dict[int, str | None]:
-        """Exercise of every cell: its heading (or file), else the exercise of the last fit above it."""
+        """Exercise of every cell: headings, banners and file names; where they say nothing, the
+        exercise of the last attributed fit at or above the cell."""
+        from_text = cell_exercises(self.submission)
         fit_cells: dict[int, str] = {}
         for fit in self.trace.fits:
             ex = self.attribution.exercise_of_fit(fit.index)
@@ -64,9 +66,8 @@ class RuleContext:
         out: dict[int, str | None] = {}
         current: str | None = None
         for cell in self.submission.cells:
-            ex, _ = exercise_of_cell(self.submission, cell.index)
             current = fit_cells.get(cell.index, current)
-            out[cell.index] = ex or current
+            out[cell.index] = from_text.get(cell.index) or current
         return out
 
     def fits(self, exercise: str | None = None) -> list[FitRecord]:
@@ -133,7 +134,10 @@ class BaseRule:
         return self.verdict(ctx, "skip", values={"reason": reason})
 
     def not_trabajo2(self, ctx: RuleContext) -> Verdict:
-        return self.verdict(ctx, "fail", values={"reason": " ".join(ctx.rubric.messages.get("not_trabajo2", "").split())})
+        text = " ".join(ctx.rubric.messages.get("not_trabajo2", "").split())
+        verdict = self.verdict(ctx, "fail")
+        verdict.message = text
+        return verdict
 
 
 def where(ctx: RuleContext, cell: int | None, line: int | None = None) -> str:

@@ -31,7 +31,9 @@ _SPANISH = {"sigmoid": "sigmoide", "relu": "ReLU", "zeros": "ceros", "normal": "
 
 def _static_where(ctx: RuleContext, facts: list[dict[str, Any]]) -> str:
     cells = sorted({f["cell"] for f in facts})
-    return ", ".join(where(ctx, c) for c in cells[:3])
+    if len(cells) > 1 and all(not ctx.submission.cells[c].origin.file.lower().endswith(".py") for c in cells):
+        return "celdas " + names([str(c + 1) for c in cells[:4]])
+    return names([where(ctx, c) for c in cells[:3]])
 
 
 def _static_evidence(ctx: RuleContext, facts: list[dict[str, Any]]) -> list[Evidence]:
@@ -41,6 +43,11 @@ def _static_evidence(ctx: RuleContext, facts: list[dict[str, Any]]) -> list[Evid
             seen.add((fact["cell"], fact["line"]))
             out.append(fact_evidence(ctx, fact, name=fact.get("name")))
     return out[:MAX_EVIDENCE]
+
+
+def _mentioned(ctx: RuleContext, kind: str, exercise: str) -> list[dict[str, Any]]:
+    """Names written as plain strings in the exercise's cells (arguments of helper functions)."""
+    return [m for m in ctx.static_facts("mentions", exercise) if m["kind"] == kind]
 
 
 class _ExerciseRule(BaseRule):
@@ -65,7 +72,8 @@ class Ex1Activations(_ExerciseRule):
         required = list(spec.params["required"])
         fits = self.exercise_fits(ctx) or [f for f in ctx.fits() if f.model.layers]
         if self.use_static(ctx, self.exercise_fits(ctx)):
-            facts = [f for f in ctx.static_facts("activations", "ex1") if f["name"] in required]
+            facts = [f for f in ctx.static_facts("activations", "ex1") + _mentioned(ctx, "activation", "ex1")
+                     if f["name"] in required]
             found = {f["name"] for f in facts}
             if found >= set(required):
                 return self.verdict(ctx, "warn", "warn_static", values={"where": _static_where(ctx, facts)},
@@ -104,7 +112,7 @@ class Ex2Initializers(_ExerciseRule):
         fits = self.exercise_fits(ctx)
         static = self.use_static(ctx, fits)
         if static:
-            facts = ctx.static_facts("initializers", "ex2")
+            facts = ctx.static_facts("initializers", "ex2") + _mentioned(ctx, "initializer", "ex2")
             used = [(f["name"], f) for f in facts]
             # A Dense layer without kernel_initializer uses Keras' default.
             used += [(p["default_initializer"], f) for f in ctx.static_facts("layers", "ex2")
@@ -156,7 +164,7 @@ class Ex3Optimizers(_ExerciseRule):
         fits = self.exercise_fits(ctx)
         static = self.use_static(ctx, fits)
         if static:
-            used = [(f["name"], f) for f in ctx.static_facts("optimizers", "ex3")]
+            used = [(f["name"], f) for f in ctx.static_facts("optimizers", "ex3") + _mentioned(ctx, "optimizer", "ex3")]
         else:
             used = [(signature(f)["optimizer"][0], f) for f in fits]
         found = list(dict.fromkeys(name for name, _ in used if name))

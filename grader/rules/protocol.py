@@ -32,6 +32,8 @@ class Split20(BaseRule):
                 "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
+        if not ctx.looks_like_trabajo2:
+            return self.skip(ctx, "la entrega no parece el Trabajo 2")
         spec = self.spec(ctx)
         want, tol = spec.params["fraction"], spec.params["tolerance"]
         if ctx.trace.fits:
@@ -120,6 +122,8 @@ class NewModelPerFit(BaseRule):
     messages = ("pass", "fail", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
+        if not ctx.looks_like_trabajo2:
+            return self.skip(ctx, "la entrega no parece el Trabajo 2")
         if not ctx.trace.fits:
             return self.skip(ctx, "no se ejecutó ningún entrenamiento")
         repeated = [f for f in ctx.trace.fits if f.prior_fits > 0]
@@ -136,6 +140,8 @@ class NoTestTuning(BaseRule):
                 "warn_test_for_selection", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
+        if not ctx.looks_like_trabajo2:
+            return self.skip(ctx, "la entrega no parece el Trabajo 2")
         if ctx.trace.fits:
             found = self._from_trace(ctx)
         elif ctx.static.get("fits"):
