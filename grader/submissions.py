@@ -4,7 +4,8 @@ A hand-in is a notebook (`.ipynb`), a script (`.py`, read with jupytext), a jupy
 notebook (`.md`), a folder holding one student's several files, or a ZIP of any of these. Bad
 content never raises: it becomes `Submission.load_error` (Spanish message naming the file), so a
 batch always goes on. Only a path that does not exist raises (`GraderError`): that is the
-instructor's mistake, not the student's. ZIP handling lives in `grader.zipsafe`.
+instructor's mistake, not the student's. ZIPs are checked (paths, symlinks, member count, size,
+compression ratio) before anything is extracted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import tempfile
 import unicodedata
 import warnings
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,7 +226,7 @@ def _plain(value):
 
 
 def _source(value) -> str:
-    return "".join(value) if isinstance(value, list) else str(value or "")
+    return "".join(map(str, value)) if isinstance(value, list) else str(value or "")
 
 
 def _load_ipynb(path: Path, rel: str, notes: list[str]) -> list[Cell]:
@@ -464,9 +464,9 @@ def extract_zip(zip_path: Path, workdir: Path | None = None, rel: str | None = N
     except RuntimeError as exc:  # zipfile raises RuntimeError for password-protected members
         shutil.rmtree(dest, ignore_errors=True)
         raise _zip_error("zip_encrypted", rel, "está protegido con contraseña; entrégalo sin contraseña.") from exc
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, zlib.error, EOFError, struct.error...
         shutil.rmtree(dest, ignore_errors=True)
-        raise _zip_error("zip_invalid", rel, f"está dañado o no es un ZIP ({exc}).") from exc
+        raise _zip_error("zip_invalid", rel, f"está dañado o no es un ZIP ({type(exc).__name__}).") from exc
     return dest
 
 
@@ -603,6 +603,11 @@ def _merge(student: str, path: Path, found: _Found, notes: list[str]) -> Submiss
         except _FileProblem as problem:
             sub.file_errors.append(problem.error)
             continue
+        except Exception as exc:  # noqa: BLE001 - a strange file must not stop the batch
+            sub.file_errors.append(LoadError(
+                "malformed", f"El fichero «{rel}» tiene un formato que no se ha podido interpretar "
+                f"({type(exc).__name__}); ábrelo en Jupyter, guárdalo y vuelve a entregarlo.", rel))
+            continue
         kinds.add(_KIND[real.suffix.lower()])
         for cell in cells:
             cell.index = len(sub.cells)
@@ -615,14 +620,14 @@ def _merge(student: str, path: Path, found: _Found, notes: list[str]) -> Submiss
         sub.kind = _KIND[found.files[0][1].suffix.lower()]
     if not kinds:
         sub.load_error = sub.file_errors.pop(0) if sub.file_errors else _no_notebook(path, found)
-    for error in sub.file_errors:
-        notes.append(f"{error.message} El resto de ficheros sí se ha cargado.")
+    tail = " El resto de ficheros sí se ha cargado." if kinds else ""
+    notes.extend(error.message + tail for error in sub.file_errors)
     unnumbered = [rel for rel, _ in found.files
                   if rel.lower().endswith(".ipynb") and exercise_number(Path(rel).name) is None]
     if len(unnumbered) > 1:
         # Often two versions of the same notebook ("trabajo2.ipynb", "trabajo2_final.ipynb").
-        notes.append("La entrega tiene varios cuadernos y se han ejecutado uno tras otro en este "
-                     "orden: " + ", ".join(f"«{r}»" for r in unnumbered) + ".")
+        notes.append("La entrega tiene varios cuadernos; se tratan como uno solo, uno tras otro, en "
+                     "este orden: " + ", ".join(f"«{r}»" for r in unnumbered) + ".")
     return sub
 
 

@@ -492,3 +492,32 @@ def test_symlinks_and_deep_json_are_not_followed(tmp_path: Path) -> None:
     deep = tmp_path / "profundo.ipynb"
     deep.write_text("[" * 200_000 + "]" * 200_000)
     assert_error(load_submission(deep), "invalid_json", "profundo.ipynb")
+
+
+def test_corrupted_files_never_raise(tmp_path: Path) -> None:
+    # Byte-level damage of a real notebook, script and ZIP (fixed seed): every result is either
+    # a loaded Submission or one with a load_error, never an exception.
+    import random
+    rng = random.Random(7)
+    good_nb = write_notebook(tmp_path / "src" / "t.ipynb").read_bytes()
+    good_zip = tmp_path / "src" / "t.zip"
+    with zipfile.ZipFile(good_zip, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ana/ej1.py", PERCENT_PY)
+        zf.writestr("ana/ej2.ipynb", good_nb)
+    samples = {".ipynb": good_nb, ".py": PERCENT_PY.encode(), ".zip": good_zip.read_bytes()}
+    codes = set()
+    for i in range(150):
+        suffix, data = rng.choice(sorted(samples.items()))
+        data = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            data = data[: rng.randrange(len(data))]
+        path = tmp_path / "fuzz" / f"f{i}{suffix}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(bytes(data))
+        sub = load_submission(path, workdir=tmp_path / "w")
+        if sub.load_error:
+            assert path.name in sub.load_error.message
+            codes.add(sub.load_error.code)
+    assert {"invalid_json", "zip_invalid"} <= codes
