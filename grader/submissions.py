@@ -158,18 +158,21 @@ def file_order_key(rel: str) -> tuple:
 def looks_like_one_student(names: list[str]) -> bool:
     """Heuristic for a folder of plain files: one student's per-exercise files, not a batch.
 
-    True when there are at least two files, every name carries an exercise number (ej1.py,
-    ejercicio_2.py, exercise3.py, part1.py, 1_activaciones.py) or is a preamble name (utils,
-    datos, comun, main...), at least one carries a number, and no number repeats (a repeated
-    "ej1" means several students' copies of the same exercise).
+    True when there are at least two files, no exercise number repeats (a repeated "ej1" means
+    several students' copies of the same exercise), and either every name carries an exercise
+    number (ej1.py, ejercicio_2.py, exercise3.py, part1.py, 1_activaciones.py) or is a preamble
+    name (utils, datos, comun, main...) with at least one number among them, or exactly one
+    name is neither and the rest are preamble files ("trabajo2.ipynb" + "utils.py").
     """
     if len(names) < 2:
         return False
     numbers = [exercise_number(n) for n in names]
-    if not all(num is not None or is_preamble(n) for n, num in zip(names, numbers)):
-        return False
     present = [num for num in numbers if num is not None]
-    return bool(present) and len(set(present)) == len(present)
+    if len(set(present)) != len(present):
+        return False
+    plain = [n for n, num in zip(names, numbers) if num is None and not is_preamble(n)]
+    preambles = len(names) - len(present) - len(plain)
+    return (not plain and bool(present)) or (len(plain) == 1 and not present and preambles > 0)
 
 
 def student_id(name: str) -> str:

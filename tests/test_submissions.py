@@ -262,6 +262,8 @@ def test_folder_with_one_broken_file_keeps_the_rest(tmp_path: Path) -> None:
     (["ana.ipynb", "luis.ipynb"], False),
     (["ana_ej1.py", "luis_ej1.py"], False),  # same exercise twice: two students
     (["utils.py", "main.py"], False),
+    (["trabajo2.ipynb", "utils.py"], True),  # a notebook that imports its own helpers
+    (["trabajo2.ipynb", "ana.ipynb", "utils.py"], False),
     (["ej1.py"], False),
 ])
 def test_one_student_heuristic(names: list[str], expected: bool) -> None:
