@@ -84,7 +84,6 @@ def rule_stats(results: list[GradeResult]) -> list[dict[str, Any]]:
             seen[v.id] += 1
             fails[v.id] += v.status == "fail"
             warns[v.id] += v.status == "warn"
-    n = len(results) or 1
     rows = [
         {
             "id": rid,
@@ -93,7 +92,7 @@ def rule_stats(results: list[GradeResult]) -> list[dict[str, Any]]:
             "fails": fails[rid],
             "warns": warns[rid],
             "seen": seen[rid],
-            "fraction": fails[rid] / n,
+            "fraction": fails[rid] / seen[rid],
         }
         for rid in seen
     ]
@@ -106,8 +105,8 @@ def histogram_svg(grades: list[float], width: int = 560, height: int = 200) -> M
     for g in grades:
         counts[min(HIST_BINS - 1, max(0, int(g)))] += 1
     top = max(counts) or 1
-    pad_l, pad_b, pad_t = 28, 24, 10
-    bw = (width - pad_l - 4) / HIST_BINS
+    pad_l, pad_r, pad_b, pad_t = 16, 16, 24, 16
+    bw = (width - pad_l - pad_r) / HIST_BINS
     plot_h = height - pad_b - pad_t
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="hist" viewBox="0 0 {width} {height}" '
@@ -125,7 +124,7 @@ def histogram_svg(grades: list[float], width: int = 560, height: int = 200) -> M
         parts.append(f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" font-size="11">{i}</text>')
     parts.append(f'<text x="{pad_l + HIST_BINS * bw:.1f}" y="{height - 6}" text-anchor="middle" font-size="11">10</text>')
     parts.append(
-        f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - 2}" y2="{pad_t + plot_h}" stroke="#5b6573"/></svg>'
+        f'<line x1="{pad_l}" y1="{pad_t + plot_h}" x2="{width - pad_r}" y2="{pad_t + plot_h}" stroke="#5b6573"/></svg>'
     )
     return Markup("".join(parts))
 
