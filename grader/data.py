@@ -246,6 +246,7 @@ class RowIndex:
     def __init__(self, data: FashionMNIST):
         self._train = np.ascontiguousarray(data.x_train.reshape(-1, _PIXELS))
         self._test = np.ascontiguousarray(data.x_test.reshape(-1, _PIXELS))
+        self._words = np.concatenate([self._train, self._test]).view(np.uint64)  # train, then test
         for seed in range(4):
             if self._build(seed):
                 return
@@ -286,28 +287,27 @@ class RowIndex:
             return _no_match(n)
         flat = arr.reshape(n, _PIXELS)
         if flat.dtype == np.uint8:
-            levels, ok, affine = np.ascontiguousarray(flat), np.ones(n, bool), (1.0, 0.0)
+            levels, ok, affine = np.ascontiguousarray(flat), np.ones(n, bool), _IDENTITY
         elif flat.dtype.kind in "iuf":
             affine = _recover_affine(flat)
             if affine is None:
                 return _no_match(n)
-            levels, ok = _levels(flat, *affine)
-            affine = affine[:2]
+            levels, ok = _levels(flat, affine)
         else:  # bool, complex, strings, objects
             return _no_match(n)
         kind, index = self._lookup(levels, ok)
-        return RowMatch(kind, index, float(affine[0]), float(affine[1]))
+        return RowMatch(kind, index, affine.scale, affine.offset)
 
     def _lookup(self, levels: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h = _row_hashes(levels, self._seed)
         pos = np.minimum(np.searchsorted(self._hashes, h), len(self._hashes) - 1)
         hit = ok & (self._hashes[pos] == h)
         tr, te = self._train_of[pos], self._test_of[pos]
-        # Confirm hits byte for byte, so a hash collision can never make a false match.
+        # Confirm hits word for word, so a hash collision can never make a false match.
         rows = np.flatnonzero(hit)
-        ref = np.where((tr[rows] >= 0)[:, None], self._train[np.maximum(tr[rows], 0)],
-                       self._test[np.maximum(te[rows], 0)])
-        hit[rows[~np.all(levels[rows] == ref, axis=1)]] = False
+        ref = np.where(tr[rows] >= 0, tr[rows], len(self._train) + te[rows])
+        same = np.all(levels.view(np.uint64)[rows] == self._words[ref], axis=1)
+        hit[rows[~same]] = False
         kind = np.zeros(len(levels), np.int8)
         kind[hit & (tr >= 0)] = ROW_TRAIN
         kind[hit & (te >= 0)] += ROW_TEST  # TRAIN + TEST == BOTH
@@ -319,14 +319,28 @@ def _no_match(n: int) -> RowMatch:
     return RowMatch(np.zeros(n, np.int8), np.full(n, -1, np.int32), None, None)
 
 
+@dataclass(frozen=True)
+class _Affine:
+    """array ~= scale * level + offset, with what it takes to recover the levels fast and safely."""
+
+    scale: float
+    offset: float
+    tol: float  # in levels
+    float32_ok: bool = True  # float32 arithmetic is precise enough (offset not huge against scale)
+    in_range: bool = True  # the array's min and max map to levels within 0..255
+
+
+_IDENTITY = _Affine(1.0, 0.0, 0.0)
+
+
 def _tolerance(dtype: np.dtype, magnitude: float, scale: float) -> float:
     """How far from an integer level a value may be, in levels, given the dtype's rounding."""
     eps = float(np.finfo(dtype).eps) if dtype.kind == "f" else 0.0
     return float(np.clip(1.5 * eps * magnitude / scale, 0.01, 0.3))
 
 
-def _recover_affine(flat: np.ndarray) -> tuple[float, float, float] | None:
-    """(scale, offset, tolerance) with flat ~= scale * k + offset, k integer in 0..255, or None.
+def _recover_affine(flat: np.ndarray) -> _Affine | None:
+    """The map flat ~= scale * k + offset, k integer in 0..255, or None.
 
     The minimum is level 0 (every Fashion-MNIST image has black pixels). The scale is the largest
     (max - min) / kmax under which (nearly) all sampled values sit on integer levels, refined by a
@@ -358,29 +372,36 @@ def _recover_affine(flat: np.ndarray) -> tuple[float, float, float] | None:
     best = int(np.flatnonzero(fit >= fit.max() - 1e-3)[0])  # larger kmax only split levels further
     keep = on_level[best]
     scale, offset = np.polyfit(np.rint(rel[best, keep]), distinct[keep], 1)
-    return float(scale), float(offset), _tolerance(flat.dtype, magnitude, scale)
+    low, high = (lo - offset) / scale, (hi - offset) / scale
+    return _Affine(float(scale), float(offset), _tolerance(flat.dtype, magnitude, scale),
+                   float32_ok=magnitude / scale < 1e4, in_range=low > -0.5 and high < 255.5)
 
 
-def _levels(flat: np.ndarray, scale: float, offset: float, tol: float
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _levels(flat: np.ndarray, affine: _Affine) -> tuple[np.ndarray, np.ndarray]:
     """Recovered uint8 rows, and for each row whether all its values are near levels 0..255."""
     n = len(flat)
-    work = np.float32 if flat.dtype.itemsize <= 4 and flat.dtype.kind == "f" else np.float64
+    work = np.float32 if affine.float32_ok else np.float64
     levels = np.empty((n, _PIXELS), np.uint8)
     ok = np.empty(n, bool)
-    inv = 1.0 / scale
-    with np.errstate(all="ignore"):
+    inv = 1.0 / affine.scale
+    shift = work(-affine.offset * inv)
+    r = np.empty((min(n, _CHUNK), _PIXELS), work)
+    k = np.empty_like(r)
+    with np.errstate(all="ignore"):  # NaN and inf rows simply fail the checks
         for start in range(0, n, _CHUNK):
-            r = flat[start:start + _CHUNK].astype(work)
-            r -= work(offset)
-            r *= work(inv)
-            k = np.rint(r)
-            r -= k
-            np.abs(r, out=r)
-            ok[start:start + _CHUNK] = ((r.max(axis=1) <= tol) & (k.min(axis=1) >= 0)
-                                        & (k.max(axis=1) <= 255))
-            np.clip(k, 0, 255, out=k)
-            levels[start:start + _CHUNK] = k
+            rows = slice(start, start + _CHUNK)
+            m = len(flat[rows])
+            np.multiply(flat[rows], inv, out=r[:m], dtype=work, casting="unsafe")
+            r[:m] += shift
+            np.rint(r[:m], out=k[:m])
+            np.subtract(r[:m], k[:m], out=r[:m])
+            np.abs(r[:m], out=r[:m])
+            row_ok = r[:m].max(axis=1) <= affine.tol
+            if not affine.in_range:  # skipped when the array's own min and max are on 0..255
+                row_ok &= (k[:m].min(axis=1) >= 0) & (k[:m].max(axis=1) <= 255)
+                np.clip(k[:m], 0, 255, out=k[:m])
+            ok[rows] = row_ok
+            np.copyto(levels[rows], k[:m], casting="unsafe")
     return levels, ok
 
 
