@@ -232,8 +232,9 @@ def _source(value) -> str:
     return "".join(map(str, value)) if isinstance(value, list) else str(value or "")
 
 
-def _load_ipynb(path: Path, rel: str, notes: list[str]) -> list[Cell]:
-    text = _decode(_read_bytes(path, rel), rel, notes)
+def _load_ipynb(path: Path, rel: str, notes: list[str], text: str | None = None) -> list[Cell]:
+    if text is None:
+        text = _decode(_read_bytes(path, rel), rel, notes)
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -309,6 +310,15 @@ def _repair_v4(raw: dict) -> None:
 def _load_text(path: Path, rel: str, notes: list[str]) -> list[Cell]:
     """A .py (percent/light script) or .md (fenced code blocks) file read with jupytext."""
     text = _decode(_read_bytes(path, rel), rel, notes)
+    if text.lstrip().startswith("{") and '"cells"' in text:
+        # A notebook renamed to .py/.md still is a notebook; load it as one.
+        try:
+            cells = _load_ipynb(path, rel, [], text)
+        except _FileProblem:
+            pass
+        else:
+            notes.append(f"«{rel}» es en realidad un cuaderno .ipynb con otra extensión; se ha leído como cuaderno.")
+            return cells
     ext = path.suffix.lower()
     fmt: dict = {"extension": ext}
     # A plain script means what Python means: "# %matplotlib" stays a comment. Only files written

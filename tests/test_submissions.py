@@ -523,3 +523,11 @@ def test_corrupted_files_never_raise(tmp_path: Path) -> None:
             assert path.name in sub.load_error.message
             codes.add(sub.load_error.code)
     assert {"invalid_json", "zip_invalid"} <= codes
+
+
+def test_notebook_renamed_to_py_is_read_as_notebook(tmp_path: Path) -> None:
+    renamed = tmp_path / "lucia.py"
+    renamed.write_bytes(write_notebook(tmp_path / "x.ipynb").read_bytes())
+    sub = load_submission(renamed)
+    assert sub.load_error is None and [c.cell_type for c in sub.cells][:2] == ["markdown", "code"]
+    assert sub.cells[1].outputs and any("lucia.py" in n for n in sub.notes)
