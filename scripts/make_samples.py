@@ -81,7 +81,10 @@ def execute(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
             kernel_name="python3",
             allow_errors=True,
             record_timing=False,
+            coalesce_streams=True,  # one stream output per cell, as Jupyter saves them
             resources={"metadata": {"path": work}},
+            on_cell_executed=lambda cell, cell_index, **_: print(
+                f"    cell {cell_index + 1}/{len(nb.cells)} done", flush=True),
         )
         started = time.monotonic()
         client.execute()

@@ -228,7 +228,7 @@ EX4_MD = """## 4. Regularización y red final
 
 **Ejercicio 4.1 *(2.5 puntos)***: Entrena una red final que sea capaz de obtener una accuracy en el conjunto de validación cercana al 90%. Para ello, combina todo lo aprendido anteriormente y utiliza técnicas de regularización para evitar overfitting (dropout, regularización L1/L2, early stopping, batch normalization...). Explica la estrategia seguida.
 
-**Estrategia**: parto de lo mejor de los ejercicios anteriores (ReLU, inicialización glorot y Adam) y hago la red más ancha (512 y 256 neuronas) para tener más capacidad. Una red así sobreajusta enseguida, así que añado **Dropout** de 0.2 después de cada capa oculta y **EarlyStopping** sobre `val_loss` con paciencia 4 y `restore_best_weights=True`, para quedarme con los pesos de la mejor época de validación en lugar de los de la última. Bajo el batch a 64 (más actualizaciones por época) y pongo un máximo de 20 épocas."""
+**Estrategia**: parto de lo mejor de los ejercicios anteriores (ReLU, inicialización glorot y Adam) y hago la red más ancha (512 y 256 neuronas) para tener más capacidad. Una red así sobreajusta enseguida, así que añado **Dropout** de 0.2 después de cada capa oculta y **EarlyStopping** sobre `val_loss` con paciencia 5 y `restore_best_weights=True`, para quedarme con los pesos de la mejor época de validación en lugar de los de la última. Bajo el batch a 64 (más actualizaciones por época) y pongo un máximo de 20 épocas."""
 
 EX4_CODE = """modelo_final = Sequential([
     Input(shape=(28, 28)),
@@ -243,7 +243,7 @@ modelo_final.compile(optimizer=Adam(learning_rate=0.001),
                      loss='sparse_categorical_crossentropy',
                      metrics=['accuracy'])
 
-parada_temprana = EarlyStopping(monitor='val_loss', patience=4,
+parada_temprana = EarlyStopping(monitor='val_loss', patience=5,
                                 restore_best_weights=True)
 
 history_final = modelo_final.fit(x_train, y_train,
