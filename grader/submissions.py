@@ -725,27 +725,30 @@ def _unwrap_batch(root: Path, name: str) -> tuple[Path, str]:
 # ---------------------------------------------------------------- sections
 
 _ATX_RE = re.compile(r"^ {0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
-_HTML_RE = re.compile(r"<h([1-6])[^>]*>(.*?)</h\1\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_RE = re.compile(r"<h([1-6])[^>]*>(.*?)</h\1\s*>", re.IGNORECASE)
 
 
 def markdown_headings(sub: Submission) -> list[tuple[int, int, str]]:
     """(cell index, level, text) of every Markdown heading, in order (ATX, setext and <hN>)."""
-    found = []
-    for cell in sub.cells:
-        if cell.cell_type != "markdown":
-            continue
-        fenced, previous = False, ""
-        for line in cell.source.splitlines():
-            if line.lstrip().startswith(("```", "~~~")):
-                fenced = not fenced
-            elif not fenced and (m := _ATX_RE.match(line)):
-                found.append((cell.index, len(m.group(1)), _clean(m.group(2))))
-            elif not fenced and previous.strip() and re.fullmatch(r" {0,3}(=+|-+)\s*", line) \
-                    and not _ATX_RE.match(previous):
-                found.append((cell.index, 1 if "=" in line else 2, _clean(previous)))
-            previous = "" if fenced else line
-        for m in _HTML_RE.finditer(cell.source):
-            found.append((cell.index, int(m.group(1)), _clean(re.sub(r"<[^>]+>", "", m.group(2)))))
+    return [(cell.index, level, text) for cell in sub.cells for level, text in _cell_headings(cell)]
+
+
+def _cell_headings(cell: Cell) -> list[tuple[int, str]]:
+    if cell.cell_type != "markdown":
+        return []
+    found, fenced, previous = [], False, ""
+    for line in cell.source.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and (m := _ATX_RE.match(line)):
+            found.append((len(m.group(1)), _clean(m.group(2))))
+        elif not fenced and previous.strip() and re.fullmatch(r" {0,3}(=+|-+)\s*", line) \
+                and not _ATX_RE.match(previous):
+            found.append((1 if "=" in line else 2, _clean(previous)))
+        elif not fenced:  # <h2>...</h2> on one line, as notebooks write them
+            found.extend((int(m.group(1)), _clean(re.sub(r"<[^>]+>", "", m.group(2))))
+                         for m in _HTML_RE.finditer(line))
+        previous = "" if fenced else line
     return found
 
 
@@ -760,10 +763,11 @@ def section_of(sub: Submission, cell_index: int) -> str | None:
     name. For a single notebook with no heading above the cell: None.
     """
     cell = sub.cells[cell_index]
-    same_file = {c.index for c in sub.cells if c.origin.file == cell.origin.file}
-    above = [text for idx, _, text in markdown_headings(sub) if idx <= cell_index and idx in same_file]
-    if above:
-        return above[-1]
+    for other in reversed(sub.cells[: cell_index + 1]):  # walk up: cheap for every cell in turn
+        if other.origin.file != cell.origin.file:
+            break
+        if headings := _cell_headings(other):
+            return headings[-1][1]
     if cell.origin.file.lower().endswith(".py") or len(sub.files) > 1:
         return Path(cell.origin.file).name
     return None
