@@ -249,14 +249,14 @@ def attribute(sub: Submission, trace: Trace) -> Attribution:
         exercise, source = chosen[fit.index]
         out.fits.append(FitAttribution(fit.index, fit.model_id, exercise, label_for(exercise, fit), source))
     out.final_model_id, why = _final(fits, trace, out)
-    out.evidence = _evidence(out, fits, why)
+    out.evidence = _evidence(sub, out, fits, why)
     return out
 
 
 def _from_location(sub: Submission, fit: FitRecord, cells: dict[int, str | None]) -> tuple[str | None, str]:
     loc = fit.location
     if loc.section and (ex := exercise_of_text(loc.section)):
-        return ex, "heading"
+        return ex, "file" if loc.section.lower().endswith(".py") else "heading"
     exercise = exercise_at(sub, loc.cell, loc.line, cells)
     if exercise:
         source = "file" if loc.cell is not None and sub.cells[loc.cell].origin.file.lower().endswith(".py") \
@@ -304,7 +304,16 @@ def _final(fits: list[FitRecord], trace: Trace, out: Attribution) -> tuple[int |
     return None, "no hay modelo del ejercicio 4"
 
 
-def _evidence(out: Attribution, fits: list[FitRecord], why: str) -> list[str]:
+def _place(sub: Submission, cell: int | None, line: int | None) -> str:
+    if cell is None or not 0 <= cell < len(sub.cells):
+        return "celda desconocida"
+    origin = sub.cells[cell].origin
+    if origin.file.lower().endswith(".py"):
+        return f"{origin.file}, línea {origin.line + (line or 1) - 1}"
+    return f"celda {cell + 1}"
+
+
+def _evidence(sub: Submission, out: Attribution, fits: list[FitRecord], why: str) -> list[str]:
     reasons = {"heading": "por el encabezado de la sección", "file": "por el nombre del fichero",
                "function": "por el nombre de la función", "structure": "porque solo cambia {aspect} respecto a otro modelo",
                "regularized": "porque el modelo está regularizado", "order": "por su posición tras el anterior",
@@ -313,8 +322,8 @@ def _evidence(out: Attribution, fits: list[FitRecord], why: str) -> list[str]:
     lines = []
     by_index = {f.index: f for f in fits}
     for fa in out.fits:
-        cell = by_index[fa.fit_index].location.cell
-        where = f"celda {cell + 1}" if cell is not None else "celda desconocida"
+        loc = by_index[fa.fit_index].location
+        where = _place(sub, loc.cell, loc.line)
         target = f"ejercicio {fa.exercise[2:]}" if fa.exercise else "sin ejercicio"
         reason = reasons[fa.source].format(aspect=aspect.get(fa.exercise or "", "un aspecto"))
         label = f" ({fa.label})" if fa.label else ""

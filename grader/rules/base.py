@@ -127,6 +127,12 @@ class BaseRule:
         minus = spec.deduction.get(status, 0.0) if deduct is None else deduct
         shared = {k: " ".join(v.split()) for k, v in ctx.rubric.messages.items() if k != "where"}
         text = spec.message(key or status, values or {}, shared)
+        unique, seen = [], set()
+        for ev in evidence or []:
+            if (ev.cell, ev.line) not in seen:  # two facts on one line: quote the line once
+                seen.add((ev.cell, ev.line))
+                unique.append(ev)
+        evidence = unique
         return Verdict(id=self.id, exercise=spec.exercise, status=status, points=round(spec.points * frac - minus, 4),
                        max_points=spec.points, message=text, severity=spec.severity, evidence=evidence or [])
 

@@ -174,7 +174,7 @@ class Ex3Optimizers(_ExerciseRule):
             if name not in seen:
                 seen.add(name)
                 evidence.append(fact_evidence(ctx, src, name=name) if static else fit_evidence(ctx, src, optimizer=name))
-        values = {"value": names(found) or "ninguno", "n_adaptive": len(adaptive)}
+        values = {"value": names(found) or "ninguno", "n_adaptive": len(adaptive), "adaptive": names(adaptive)}
         if "SGD" not in found:
             credit = p["credit_without_sgd"] if len(adaptive) >= p["min_adaptive"] else 0.0
             return self.verdict(ctx, "fail", "fail_no_sgd", values=values, evidence=evidence, fraction=credit)

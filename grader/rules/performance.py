@@ -3,12 +3,19 @@ numbers agree with that reproduction."""
 
 from __future__ import annotations
 
+from grader.capture.trace import FitRecord
 from grader.results import RunResult, Verdict
 from grader.rules.base import BaseRule, RuleContext, evidence_at, fit_evidence, fit_where, where
 
 
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.2%}"
+
+
+def shortened(run: RunResult, fit: FitRecord | None) -> bool:
+    """The grader trained fewer epochs than the student asked for (quick mode, budget); stopping
+    early by the student's own EarlyStopping is not shortening."""
+    return fit is not None and 0 < run.epochs_requested < fit.epochs
 
 
 def _val(run: RunResult) -> float | None:
@@ -44,7 +51,7 @@ class FinalValAccuracy(BaseRule):
         values = {
             "val": pct(val), "test": pct(test), "full_at": pct(p["full_at"]), "partial_from": pct(p["partial_from"]),
             "gap": "—" if test is None else f"{(val - test) * 100:.1f} puntos",
-            "note": reasons["quick"].format(epochs=run.epochs_run) if run.epochs_run < run.epochs_requested else "",
+            "note": reasons["quick"].format(epochs=run.epochs_requested) if shortened(run, fit) else "",
         }
         for ev in evidence:
             ev.values.update(val_accuracy=val, test_accuracy=test, epochs=run.epochs_run)
@@ -67,7 +74,7 @@ class ReportedVsReproduced(BaseRule):
         run, fit = ctx.final_run(), ctx.final_fit()
         if run is None or fit is None or run.status != "ok" or _val(run) is None:
             return self.skip(ctx, "no hay una reproducción de la red final con la que comparar")
-        if run.epochs_run < run.epochs_requested:
+        if shortened(run, fit):
             return self.skip(ctx, "el reentrenamiento fue abreviado y no es comparable")
         tol = self.spec(ctx).params["tolerance"]
         test_cells = {e.location.cell for e in ctx.test_evals(fit.model_id)}

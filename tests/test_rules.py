@@ -1,0 +1,314 @@
+"""Each rule on synthetic pass/fail cases, and grade() end to end on synthetic traces."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from grader.attribution import attribute
+from grader.capture.static import analyze
+from grader.capture.trace import CellError, Trace
+from grader.results import Verdict
+from grader.rubric import load_rubric
+from grader.rules import RULES, grade
+from grader.submissions import Submission, load_submission
+from tests.test_attribution import (
+    FINAL_ID,
+    final_run,
+    make_fit,
+    make_trace,
+    mlp,
+    notebook,
+    ref,
+    standard_cells,
+    standard_fits,
+    standard_trace,
+    test_eval,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RUBRIC = load_rubric()
+
+
+def run_rules(sub: Submission, trace: Trace, runs=None) -> tuple[dict[str, Verdict], float]:
+    trace.static = trace.static or analyze(sub)
+    verdicts, _scores, total, _max = grade(sub, trace, runs if runs is not None else [final_run()], RUBRIC,
+                                           attribute(sub, trace))
+    return {v.id: v for v in verdicts}, total
+
+
+def standard(**changes) -> tuple[Submission, Trace]:
+    return notebook(standard_cells()), standard_trace(**changes)
+
+
+def replace_fit(trace: Trace, index: int, **kw) -> Trace:
+    old = trace.fits[index]
+    trace.fits[index] = make_fit(old.index, old.model_id, old.model.layers, cell=old.location.cell,
+                                 line=old.location.line, optimizer=old.compile.optimizer["class_name"],
+                                 callbacks=tuple(c.class_name for c in old.callbacks), **kw)
+    return trace
+
+
+def test_correct_hand_in_gets_full_marks():
+    verdicts, total = run_rules(*standard())
+    bad = {k: (v.status, v.message) for k, v in verdicts.items() if v.status not in ("pass", "skip")}
+    assert bad == {}
+    assert total == 10.0
+    assert verdicts["outputs_saved"].status == "pass" and verdicts["execution_order"].status == "pass"
+
+
+# ---------------------------------------------------------------- protocol
+
+def test_split_20_fails_on_test_as_validation_and_cites_the_cell():
+    sub, trace = standard()
+    replace_fit(trace, 2, validation_split=0.0, validation_data=[ref("test", 10_000), ref("test", 10_000)])
+    v, _ = run_rules(sub, trace)
+    assert v["split_20"].status == "fail"
+    assert "celda 8, línea 6" in v["split_20"].message and "test" in v["split_20"].message
+    assert v["split_20"].evidence[0].excerpt.startswith("history = model.fit(")
+    assert v["split_20"].points == -RUBRIC.rules["split_20"].deduction["fail"]
+    assert v["no_test_tuning"].status == "fail"
+
+
+def test_split_20_wrong_fraction_and_missing_validation():
+    sub, trace = standard()
+    replace_fit(trace, 0, validation_split=0.1)
+    v, _ = run_rules(sub, trace)
+    assert v["split_20"].status == "fail" and "10%" in v["split_20"].message
+    sub, trace = standard()
+    replace_fit(trace, 0, validation_split=0.0)
+    v, _ = run_rules(sub, trace)
+    assert v["split_20"].status == "fail" and "no usa conjunto de validación" in v["split_20"].message
+
+
+def test_split_20_accepts_a_manual_80_20_split_of_train_rows():
+    sub, trace = standard()
+    replace_fit(trace, 0, validation_split=0.0, x=ref("train", 48_000),
+                validation_data=[ref("train", 12_000), ref("train", 12_000)])
+    v, _ = run_rules(sub, trace)
+    assert v["split_20"].status == "pass"
+    replace_fit(trace, 0, validation_split=0.0, x=ref("train", 54_000),
+                validation_data=[ref("train", 6_000), ref("train", 6_000)])
+    v, _ = run_rules(sub, trace)
+    assert v["split_20"].status == "fail" and "10%" in v["split_20"].message
+
+
+def test_new_model_per_fit_cites_the_refit():
+    sub, trace = standard()
+    trace.fits[6] = make_fit(6, 6, optimizer="Adam", cell=13, line=6, prior_fits=1)  # same object as the SGD fit
+    v, _ = run_rules(sub, trace)
+    assert v["new_model_per_fit"].status == "fail"
+    assert "celda 14, línea 6" in v["new_model_per_fit"].message
+    assert v["new_model_per_fit"].evidence[0].cell == 13
+
+
+def test_no_test_tuning_cases():
+    sub, trace = standard()
+    replace_fit(trace, 1, x=ref("x", 70_000, rows={"train": 60_000, "test": 10_000}))
+    v, _ = run_rules(sub, trace)
+    assert v["no_test_tuning"].status == "fail" and "10000 filas" in v["no_test_tuning"].message
+
+    sub, trace = standard()
+    replace_fit(trace, 8, validation_split=0.0, validation_data=[ref("test", 10_000), ref("test", 10_000)])
+    v, _ = run_rules(sub, trace)
+    assert v["no_test_tuning"].status == "fail" and "EarlyStopping" in v["no_test_tuning"].message
+
+    sub, trace = standard()
+    trace.evals += [test_eval(1, cell=3, line=7), test_eval(2, cell=4, line=7)]
+    v, _ = run_rules(sub, trace)
+    assert v["no_test_tuning"].status == "warn"
+    assert "celda 4, línea 7" in v["no_test_tuning"].message and "3 evaluaciones" in v["no_test_tuning"].message
+
+
+# ---------------------------------------------------------------- exercises
+
+def test_ex1_missing_sigmoid_and_shallow_network():
+    sub, trace = standard()
+    trace.fits[0] = make_fit(0, 1, mlp(("tanh", "tanh")), cell=3, line=6)
+    v, _ = run_rules(sub, trace)
+    assert v["ex1_activations"].status == "fail" and "sigmoide" in v["ex1_activations"].message
+    assert v["ex1_activations"].points == 0
+
+    sub, trace = standard()
+    trace.fits[0] = make_fit(0, 1, mlp(("sigmoid",), units=(64,)), cell=3, line=6)
+    trace.fits[1] = make_fit(1, 2, mlp(("relu",), units=(64,)), cell=4, line=6)
+    v, _ = run_rules(sub, trace)
+    assert v["ex1_activations"].status == "warn" and "2 capas densas" in v["ex1_activations"].message
+    assert 0 < v["ex1_activations"].points < 2.5
+
+
+def test_ex2_uniform_labelled_normal_is_called_out():
+    cells = standard_cells()
+    cells[8] = ("code", cells[8][1].replace("random_normal", "random_uniform"))
+    sub = notebook(cells)
+    trace = standard_trace()
+    trace.fits[3] = make_fit(3, 4, mlp(init="random_uniform"), cell=8, line=6)
+    v, _ = run_rules(sub, trace)
+    verdict = v["ex2_initializers"]
+    assert verdict.status == "fail"
+    assert "UNIFORME" in verdict.message and "random_uniform" in verdict.message and "celda 9" in verdict.message
+    assert verdict.points == pytest.approx(2.5 * 2 / 3, abs=1e-3)
+
+
+def test_ex3_needs_sgd_and_several_adaptive():
+    sub, trace = standard()
+    trace.fits[5] = make_fit(5, 6, optimizer="Adamax", cell=12, line=6)
+    v, _ = run_rules(sub, trace)
+    assert v["ex3_optimizers"].status == "fail" and "SGD" in v["ex3_optimizers"].message
+    sub, trace = standard()
+    trace.fits[7] = make_fit(7, 8, optimizer="SGD", cell=14, line=6)
+    v, _ = run_rules(sub, trace)
+    assert v["ex3_optimizers"].status == "warn" and "1 optimizador" in v["ex3_optimizers"].message
+
+
+def test_ex4_final_without_regularisation_and_test_evaluations():
+    sub, trace = standard()
+    trace.fits[8] = make_fit(8, FINAL_ID, mlp(("relu",), units=(512,)), cell=17, line=5, epochs=20)
+    v, _ = run_rules(sub, trace)
+    # Without regularisation the model is not recognised as ex4 by structure, but the heading says ex4.
+    assert v["ex4_regularization"].status == "fail" and "celda 18" in v["ex4_regularization"].message
+
+    sub, trace = standard()
+    trace.evals.append(test_eval(FINAL_ID, cell=18, line=1))
+    v, _ = run_rules(sub, trace)
+    assert v["ex42_test_evaluation"].status == "warn" and "2 veces" in v["ex42_test_evaluation"].message
+
+    sub, trace = standard()
+    trace.evals = [test_eval(FINAL_ID, cell=18, kind="train")]
+    v, _ = run_rules(sub, trace)
+    assert v["ex42_test_evaluation"].status == "fail"
+
+
+# ---------------------------------------------------------------- performance
+
+@pytest.mark.parametrize("val,status,points", [(0.89, "pass", 1.0), (0.87, "warn", 0.4), (0.80, "fail", 0.0)])
+def test_final_val_accuracy_thresholds(val, status, points):
+    v, _ = run_rules(*standard(), runs=[final_run(val=val, test=val - 0.01)])
+    verdict = v["final_val_accuracy"]
+    assert (verdict.status, verdict.points) == (status, pytest.approx(points, abs=1e-3))
+    assert f"{val:.2%}" in verdict.message and "1.0 puntos" in verdict.message
+
+
+def test_final_val_accuracy_when_the_retrain_fails():
+    v, _ = run_rules(*standard(), runs=[final_run(status="not_reproducible")])
+    assert v["final_val_accuracy"].status == "fail"
+    assert "No se pudo reentrenar la red final (celda 18, línea 5)" in v["final_val_accuracy"].message
+    v, _ = run_rules(*standard(), runs=[final_run(status="budget")])
+    assert v["final_val_accuracy"].status == "skip" and "tiempo" in v["final_val_accuracy"].message
+    v, _ = run_rules(*standard(), runs=[])
+    assert v["final_val_accuracy"].status == "skip" and "no se reentrenó" in v["final_val_accuracy"].message
+
+
+def test_reported_far_above_reproduced_warns():
+    line = "938/938 - 2s - loss: 0.21 - accuracy: 0.95 - val_loss: 0.2 - val_accuracy: 0.9612"
+    sub = notebook(standard_cells(), outputs={17: [{"output_type": "stream", "name": "stdout", "text": line}]})
+    v, _ = run_rules(sub, standard_trace(), runs=[final_run(val=0.89)])
+    assert v["reported_vs_reproduced"].status == "warn"
+    assert "96.12%" in v["reported_vs_reproduced"].message and "89.00%" in v["reported_vs_reproduced"].message
+    v, _ = run_rules(sub, standard_trace(), runs=[final_run(val=0.95)])
+    assert v["reported_vs_reproduced"].status == "pass"
+
+
+# ---------------------------------------------------------------- hygiene and analysis
+
+def test_hygiene_rules():
+    cells = standard_cells()
+    cells.insert(6, ("code", "La sigmoide converge más lento porque se satura"))
+    sub = notebook(cells, outputs={1: [{"output_type": "stream", "text": "ok"}]}, counts={1: 1, 3: 3, 4: 2})
+    trace = make_trace([], status="ok", errors=[CellError(cell=6, ename="SyntaxError", evalue="invalid syntax", line=1)])
+    v, _ = run_rules(sub, trace, runs=[])
+    assert v["code_parses"].status == "fail" and "celda 7, línea 1" in v["code_parses"].message
+    assert v["code_parses"].evidence[0].excerpt == "La sigmoide converge más lento porque se satura"
+    assert v["cells_run"].status == "fail" and "celda 7, línea 1 (SyntaxError: invalid syntax)" in v["cells_run"].message
+    assert v["execution_order"].status == "warn" and "celda 5" in v["execution_order"].message
+    assert v["outputs_saved"].status == "pass"
+    empty = notebook(standard_cells(), saved=False)
+    v, _ = run_rules(empty, standard_trace())
+    assert v["outputs_saved"].status == "fail" and v["outputs_saved"].points == -0.5
+    assert v["execution_order"].status == "skip"
+
+
+def test_analysis_missing_for_one_exercise():
+    cells = standard_cells()
+    cells[15] = ("markdown", "SGD es más lento.")
+    v, _ = run_rules(notebook(cells), standard_trace())
+    verdict = v["analysis_written"]
+    assert verdict.status == "warn" and "ejercicio 3" in verdict.message and "ejercicio 1" not in verdict.message
+    assert verdict.points == -RUBRIC.rules["analysis_written"].params["deduction_per_exercise"]
+
+
+def test_statement_before_the_code_is_not_analysis():
+    cells = standard_cells()
+    cells[5] = ("markdown", "Comentario breve.")
+    cells[2] = ("markdown", "## 1. Unidades de activación\n\n" + cells[5][1])
+    cells.insert(3, ("markdown", "**Ejercicio 1**: " + "compara sigmoide y ReLU, explica el gradiente " * 10))
+    sub = notebook(cells)
+    trace = make_trace([make_fit(f.index, f.model_id, f.model.layers, cell=f.location.cell + 1, line=6,
+                                 optimizer=f.compile.optimizer["class_name"],
+                                 callbacks=tuple(c.class_name for c in f.callbacks)) for f in standard_fits()],
+                       [test_eval(FINAL_ID, cell=19)])
+    v, _ = run_rules(sub, trace)
+    assert v["analysis_written"].status == "warn" and "ejercicio 1" in v["analysis_written"].message
+
+
+# ---------------------------------------------------------------- crashes, wrong hand-ins, grade()
+
+def test_crash_in_cell_3_is_graded_from_the_code():
+    sub = notebook(standard_cells())
+    trace = make_trace([], status="ok", errors=[CellError(cell=3, ename="NameError", evalue="name 'Sequential' is "
+                                                                                              "not defined")])
+    v, total = run_rules(sub, trace, runs=[])
+    for rule in ("ex1_activations", "ex2_initializers", "ex3_optimizers", "ex4_regularization"):
+        assert v[rule].status == "warn" and "No se pudo comprobar ejecutando el código" in v[rule].message
+    assert v["split_20"].status == "pass" and v["cells_run"].status == "fail"
+    assert "celda 4 (NameError" in v["cells_run"].message
+    assert 0 < total < 10
+
+
+def test_wrong_assignment_fails_every_exercise_rule():
+    sub = notebook([("code", "from keras.datasets import cifar10\n(x, y), _ = cifar10.load_data()\n"
+                             "model.fit(x, y, epochs=5, validation_split=0.1)")])
+    trace = make_trace([make_fit(0, 1, x=ref("other", 50_000), cell=0, line=3, validation_split=0.1)])
+    v, total = run_rules(sub, trace, runs=[])
+    exercise_rules = [r for r, spec in RUBRIC.rules.items() if spec.exercise != "general" and spec.points > 0]
+    assert exercise_rules
+    for rule in exercise_rules:
+        assert v[rule].status == "fail" and "no parece el Trabajo 2" in v[rule].message
+    assert total == 0.0
+
+
+def test_grade_is_deterministic_and_scores_add_up():
+    sub, trace = standard()
+    trace.evals.append(test_eval(1, cell=3, line=7))  # one warn deduction
+    first = grade(sub, trace, [final_run(val=0.87)], RUBRIC, attribute(sub, trace))
+    second = grade(sub, trace, [final_run(val=0.87)], RUBRIC, attribute(sub, trace))
+    assert [dataclasses.asdict(v) for v in first[0]] == [dataclasses.asdict(v) for v in second[0]]
+    assert first[1:] == second[1:]
+    verdicts, scores, total, maximum = first
+    assert [v.id for v in verdicts] == list(RULES)
+    assert maximum == 10.0
+    assert total == pytest.approx(sum(s.points for s in scores), abs=0.011)
+    assert {s.exercise for s in scores} == {"ex1", "ex2", "ex3", "ex4", "general"}
+    assert total == pytest.approx(10 - 0.6 - 0.25, abs=0.011)  # final 0.87 keeps 0.4 of 1; test tuning warn
+
+
+def test_a_crashing_rule_becomes_a_skip():
+    sub, trace = standard()
+    trace.fits[0].model.layers = None  # type: ignore[assignment]  # corrupt data, not a student error
+    verdicts, _s, _t, _m = grade(sub, trace, [final_run()], RUBRIC, attribute(sub, standard_trace()))
+    broken = [v for v in verdicts if "error interno" in v.message]
+    assert broken and all(v.status == "skip" for v in broken)
+
+
+@pytest.mark.parametrize("name", ["single_script.py", "one_file_per_exercise"])
+def test_py_samples_from_static_facts(name):
+    sub = load_submission(ROOT / "submissions" / name)
+    trace = Trace(student=sub.student, status="not_run")
+    v, _ = run_rules(sub, trace, runs=[])
+    assert v["analysis_written"].status == "pass", v["analysis_written"].message
+    assert v["outputs_saved"].status == "skip" and v["execution_order"].status == "skip"
+    assert v["split_20"].status == "pass" and v["code_parses"].status == "pass"
+    for rule in ("ex1_activations", "ex2_initializers", "ex3_optimizers"):
+        assert v[rule].status == "warn", (rule, v[rule].message)
