@@ -714,7 +714,9 @@ def _unwrap_batch(root: Path, name: str) -> tuple[Path, str]:
         inner = [e for e in entries[0].iterdir() if not is_ignored(e.name) and not e.is_symlink()]
         # One ZIP alone is that student's upload (Moodle: "Name_123_assignsubmission_file_/x.zip").
         zips = [e for e in inner if e.is_file() and e.suffix.lower() == ".zip"]
-        holds_students = any(e.is_dir() for e in inner) or len(zips) > 1
+        # A sub-folder with notebooks in it is a student; one with only images is not.
+        holds_students = len(zips) > 1 or any(
+            e.is_dir() and any(f.suffix.lower() in NOTEBOOK_SUFFIXES for f in e.rglob("*")) for e in inner)
         names = [e.name for e in inner if e.suffix.lower() in NOTEBOOK_SUFFIXES]
         if not holds_students and (len(names) <= 1 or looks_like_one_student(names)):
             break  # the lone folder is one student's hand-in: keep it as a batch entry

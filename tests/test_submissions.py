@@ -531,3 +531,11 @@ def test_notebook_renamed_to_py_is_read_as_notebook(tmp_path: Path) -> None:
     sub = load_submission(renamed)
     assert sub.load_error is None and [c.cell_type for c in sub.cells][:2] == ["markdown", "code"]
     assert sub.cells[1].outputs and any("lucia.py" in n for n in sub.notes)
+
+
+def test_batch_of_one_student_folder_with_an_images_folder(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "entregas" / "Olga" / "trabajo2.ipynb")
+    (tmp_path / "entregas" / "Olga" / "img").mkdir()
+    (tmp_path / "entregas" / "Olga" / "img" / "curva.png").write_bytes(b"\x89PNG")
+    [sub] = find_submissions(tmp_path / "entregas")
+    assert sub.student == "Olga" and sub.files == ["trabajo2.ipynb"] and sub.load_error is None
