@@ -1,4 +1,4 @@
-"""How fast row fingerprints are: build the index once, then match all 70,000 rows per transformation.
+"""Row fingerprint speed: build the index once, then match all 70,000 rows per transformation.
 
 Run: .venv/bin/python bench/fingerprint.py [--repeat N]
 Prints the best of N runs per step (best-of filters out noise from other processes on the machine).

@@ -1,4 +1,4 @@
-"""grader.data on the real Fashion-MNIST: loading, errors, the Keras split, cache seeding, fingerprints."""
+"""grader.data on the real Fashion-MNIST: loading, errors, Keras' split, cache seeding, fingerprints."""
 
 from __future__ import annotations
 
@@ -285,6 +285,18 @@ def test_subsets_and_shuffles_keep_their_indices(fmnist: FashionMNIST, index: Ro
     assert np.array_equal(index.match(x_val / 255.0).index, np.arange(48000, 60000))
     one = index.match(fmnist.x_test[1234:1235] / 255.0)
     assert one.kind.tolist() == [ROW_TEST] and one.index.tolist() == [1234]
+
+
+def test_rows_without_white_pixels_still_match(fmnist: FashionMNIST, index: RowIndex) -> None:
+    """Without level 255 the scale cannot come from the max alone; the level spacing must give it."""
+    dim = np.flatnonzero(fmnist.x_test.reshape(10000, -1).max(axis=1) < 255)[:40]  # all 254
+    assert len(dim) == 40
+    for array in (fmnist.x_test[dim] / 255.0, ((fmnist.x_test[dim] / 255.0 - _MEAN) / _STD)):
+        result = index.match(array.astype("float32"))
+        assert np.array_equal(result.index, dim) and (result.kind == ROW_TEST).all()
+        assert result.scale == pytest.approx(1 / 255 if array.min() == 0 else 1 / (255 * _STD))
+    single = index.match(fmnist.x_test[dim[:1]] / 255.0)
+    assert single.index.tolist() == [dim[0]]
 
 
 def test_rows_found_in_train_and_test_are_both(fmnist: FashionMNIST) -> None:
