@@ -1,4 +1,4 @@
-"""grader.data on the real Fashion-MNIST: loading, errors, Keras' split, cache seeding, fingerprints."""
+"""grader.data on the real Fashion-MNIST: loading, errors, the split, Keras' cache, fingerprints."""
 
 from __future__ import annotations
 
@@ -288,7 +288,7 @@ def test_subsets_and_shuffles_keep_their_indices(fmnist: FashionMNIST, index: Ro
 
 
 def test_rows_without_white_pixels_still_match(fmnist: FashionMNIST, index: RowIndex) -> None:
-    """Without level 255 the scale cannot come from the max alone; the level spacing must give it."""
+    """Without level 255 the max alone does not give the scale; the level spacing must."""
     dim = np.flatnonzero(fmnist.x_test.reshape(10000, -1).max(axis=1) < 255)[:40]  # all 254
     assert len(dim) == 40
     for array in (fmnist.x_test[dim] / 255.0, ((fmnist.x_test[dim] / 255.0 - _MEAN) / _STD)):
