@@ -281,7 +281,7 @@ class RowIndex:
         try:
             arr = np.asarray(array)
         except Exception:  # e.g. a ragged list; nothing in it can be a Fashion-MNIST row
-            return _no_match(0)
+            return _no_match(len(array) if hasattr(array, "__len__") else 0)
         n = arr.shape[0] if arr.ndim >= 1 else 0
         if arr.ndim < 2 or math.prod(arr.shape[1:]) != _PIXELS or n == 0:
             return _no_match(n)
