@@ -59,11 +59,19 @@ class _ExerciseRule(BaseRule):
     def use_static(self, ctx: RuleContext, fits: list[FitRecord]) -> bool:
         return not fits and (ctx.execution_incomplete or not ctx.trace.fits)
 
+    def static_status(self, ctx: RuleContext, metrics: tuple[str, ...] = ("val_accuracy", "accuracy")) -> tuple[str, str]:
+        """(status, key) for work seen only in the code: a pass when the exercise's cells kept the
+        training output they printed when the student ran them, else a warn."""
+        cells = {c for c, ex in ctx.cell_exercise.items() if ex == self.exercise}
+        if any(r["cell"] in cells and r["metric"] in metrics for r in ctx.reported):
+            return "pass", "pass_saved"
+        return "warn", "warn_static"
+
 
 class Ex1Activations(_ExerciseRule):
     id, exercise = "ex1_activations", "ex1"
     params = {"min_dense_layers": "int", "required": "list[str]"}
-    messages = ("pass", "fail_missing", "warn_shallow", "warn_static", "fail")
+    messages = ("pass", "pass_saved", "fail_missing", "warn_shallow", "warn_static", "fail")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -76,8 +84,10 @@ class Ex1Activations(_ExerciseRule):
                      if f["name"] in required]
             found = {f["name"] for f in facts}
             if found >= set(required):
-                return self.verdict(ctx, "warn", "warn_static", values={"where": _static_where(ctx, facts)},
-                                    evidence=_static_evidence(ctx, facts))
+                status, key = self.static_status(ctx)
+                return self.verdict(ctx, status, key, evidence=_static_evidence(ctx, facts),
+                                    values={"where": _static_where(ctx, facts),
+                                            "value": names([_SPANISH.get(a, a) for a in required])})
             return self._missing(ctx, required, found, _static_evidence(ctx, facts))
         hidden: dict[str, list[FitRecord]] = {}
         for fit in fits:
@@ -103,7 +113,7 @@ class Ex2Initializers(_ExerciseRule):
     id, exercise = "ex2_initializers", "ex2"
     params = {"required": "list[str]", "normal_initializers": "list[str]", "zero_initializers": "list[str]",
               "default_initializer": "str"}
-    messages = ("pass", "fail_missing", "fail_uniform_as_normal", "warn_static", "fail")
+    messages = ("pass", "pass_saved", "fail_missing", "fail_uniform_as_normal", "warn_static", "fail")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -138,8 +148,9 @@ class Ex2Initializers(_ExerciseRule):
             return self.verdict(ctx, "fail", "fail_missing", fraction=fraction, evidence=evidence,
                                 values={"value": names([_SPANISH.get(m, m) for m in missing])})
         if static:
-            return self.verdict(ctx, "warn", "warn_static", evidence=evidence,
-                                values={"where": _static_where(ctx, [f for _, f in used])})
+            status, key = self.static_status(ctx)
+            return self.verdict(ctx, status, key, evidence=evidence,
+                                values={"where": _static_where(ctx, [f for _, f in used]), "value": names(normal_names)})
         return self.verdict(ctx, "pass", values={"value": names(normal_names)}, evidence=evidence)
 
     def _evidence(self, ctx: RuleContext, used: list[tuple[str, Any]], static: bool) -> list[Evidence]:
@@ -155,7 +166,7 @@ class Ex2Initializers(_ExerciseRule):
 class Ex3Optimizers(_ExerciseRule):
     id, exercise = "ex3_optimizers", "ex3"
     params = {"min_adaptive": "int", "adaptive": "list[str]", "credit_without_sgd": "number"}
-    messages = ("pass", "fail_no_sgd", "warn_few_adaptive", "fail_few_adaptive", "warn_static", "fail")
+    messages = ("pass", "pass_saved", "fail_no_sgd", "warn_few_adaptive", "fail_few_adaptive", "warn_static", "fail")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -180,8 +191,9 @@ class Ex3Optimizers(_ExerciseRule):
             return self.verdict(ctx, "fail", "fail_no_sgd", values=values, evidence=evidence, fraction=credit)
         if not adaptive:
             return self.verdict(ctx, "fail", "fail_few_adaptive", values=values, evidence=evidence)
-        if static:
-            return self.verdict(ctx, "warn", "warn_static", evidence=evidence,
+        if static and len(adaptive) >= p["min_adaptive"]:
+            status, key = self.static_status(ctx)
+            return self.verdict(ctx, status, key, evidence=evidence,
                                 values={**values, "where": _static_where(ctx, [f for _, f in used])})
         if len(adaptive) < p["min_adaptive"]:
             return self.verdict(ctx, "warn", "warn_few_adaptive", values=values, evidence=evidence)
@@ -190,7 +202,7 @@ class Ex3Optimizers(_ExerciseRule):
 
 class Ex4Regularization(_ExerciseRule):
     id, exercise = "ex4_regularization", "ex4"
-    messages = ("pass", "fail_none", "fail_no_final", "warn_static", "fail")
+    messages = ("pass", "pass_saved", "fail_none", "fail_no_final", "warn_static", "fail")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -200,7 +212,8 @@ class Ex4Regularization(_ExerciseRule):
             facts = ctx.static_facts("regularization", "ex4") if ctx.execution_incomplete or not ctx.trace.fits else []
             if facts:
                 kinds = names(sorted({f["kind"] for f in facts}))
-                return self.verdict(ctx, "warn", "warn_static", evidence=_static_evidence(ctx, facts),
+                status, key = self.static_status(ctx)
+                return self.verdict(ctx, status, key, evidence=_static_evidence(ctx, facts),
                                     values={"where": _static_where(ctx, facts), "value": kinds})
             return self.verdict(ctx, "fail", "fail_no_final")
         techniques = regularization_of(final)
@@ -213,7 +226,7 @@ class Ex4Regularization(_ExerciseRule):
 
 class Ex42TestEvaluation(_ExerciseRule):
     id, exercise = "ex42_test_evaluation", "ex4"
-    messages = ("pass", "warn_repeated", "fail_not_evaluated", "fail_no_final", "warn_static", "fail")
+    messages = ("pass", "pass_saved", "warn_repeated", "fail_not_evaluated", "fail_no_final", "warn_static", "fail")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -222,7 +235,8 @@ class Ex42TestEvaluation(_ExerciseRule):
         if final is None:
             facts = [e for e in ctx.static_facts("evals", "ex4") if any(mentions_test(a) for a in e["args"])]
             if facts and (ctx.execution_incomplete or not ctx.trace.fits):
-                return self.verdict(ctx, "warn", "warn_static", values={"where": _static_where(ctx, facts)},
+                status, key = self.static_status(ctx, ("test_accuracy",))
+                return self.verdict(ctx, status, key, values={"where": _static_where(ctx, facts)},
                                     evidence=_static_evidence(ctx, facts))
             return self.verdict(ctx, "fail", "fail_no_final")
         evals = ctx.test_evals(final)

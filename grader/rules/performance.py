@@ -23,6 +23,13 @@ def _val(run: RunResult) -> float | None:
     return run.best_val_accuracy if run.best_val_accuracy is not None else run.last_val_accuracy
 
 
+def _saved_val(ctx: RuleContext) -> str:
+    """What the notebook's saved outputs of exercise 4 show, for the instructor reviewing by hand."""
+    cells = {c for c, ex in ctx.cell_exercise.items() if ex == "ex4"}
+    shown = [r["value"] for r in ctx.reported if r["cell"] in cells and r["metric"] == "val_accuracy"]
+    return f" (la salida guardada muestra hasta {pct(max(shown))} en validación)" if shown else ""
+
+
 class FinalValAccuracy(BaseRule):
     id = "final_val_accuracy"
     params = {"full_at": "number", "partial_from": "number", "quick_epochs": "int", "reasons": "dict[str,str]"}
@@ -34,6 +41,8 @@ class FinalValAccuracy(BaseRule):
         p = self.spec(ctx).params
         reasons = p["reasons"]
         if ctx.attribution.final_model_id is None:
+            if ctx.execution_incomplete or not ctx.trace.fits:
+                return self.skip(ctx, reasons["not_executed"] + _saved_val(ctx))
             return self.skip(ctx, reasons["no_final"])
         run = ctx.final_run()
         if run is None:
