@@ -47,7 +47,11 @@ def _acc_curves(history: dict[str, list[float]]) -> tuple[list[float], list[floa
 
 def _run_label(run: RunResult) -> str:
     label = run.label or run.run_id
-    return f"{label} (final)" if run.is_final and "final" not in label.lower() else label
+    if len(label) > 40:
+        label = label[:39] + "…"
+    label = f"{label} (final)" if run.is_final and "final" not in label.lower() else label
+    # Labels can echo the student's code; "$...$" would otherwise be parsed as mathtext (and can raise).
+    return label.replace("$", r"\$")
 
 
 def _plot_pair(ax, train: Iterable[float], val: Iterable[float], colour: str) -> None:
