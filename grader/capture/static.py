@@ -229,6 +229,10 @@ class _CellVisitor(ast.NodeVisitor):
             self.targets[id(node.value)] = self.seg(node.targets[0]) or ""
         if isinstance(node.value, ast.Subscript):
             self._train_slice(node.targets[0], node.value)
+        elif isinstance(node.value, ast.Tuple) and isinstance(node.targets[0], ast.Tuple):
+            for target, value in zip(node.targets[0].elts, node.value.elts):
+                if isinstance(value, ast.Subscript):
+                    self._train_slice(target, value)
         self.generic_visit(node)
 
     def _train_slice(self, target: ast.AST, sub: ast.Subscript) -> None:
@@ -396,7 +400,7 @@ def _const_str(node: ast.AST | None) -> str | None:
 
 
 # -- accuracies printed in the saved outputs ---------------------------------------------------------
-_NUMBER = r"(\d+(?:\.\d+)?(?:[eE]-?\d+)?)\s*(%?)"
+_NUMBER = r"(\d+(?:\.\d+)?(?:[eE]-?\d+)?)(?![\d.])\s*(%?)"
 _KERAS_KV = re.compile(r"\b((?:val_|test_)?acc(?:uracy)?)\s*[:=]\s*" + _NUMBER)
 _PROSE = re.compile(r"(?i)(accuracy|acc\b|precisi[oó]n|exactitud|acierto)[^\d\n]{0,40}?" + _NUMBER)
 _EVAL_LIST = re.compile(r"^\s*\[\s*([-\d.eE]+)\s*,\s*([-\d.eE]+)\s*\]\s*$")
@@ -433,7 +437,7 @@ def reported_metrics(sub: Submission) -> list[dict[str, Any]]:
         src = cell.source.lower()
         test_cell = bool(re.search(r"\.evaluate\([^)]*test", src)) and ".fit(" not in src
         rows: list[dict[str, Any]] = []
-        for raw in re.split(r"[\r\n]+", re.sub(r".\x08", "", text)):
+        for raw in re.split(r"[\r\n]+", _apply_backspaces(text)):
             line = raw.strip()
             if not line:
                 continue
@@ -451,6 +455,20 @@ def reported_metrics(sub: Submission) -> list[dict[str, Any]]:
                              "text": line[:160]})
         found += rows[-_MAX_PER_CELL:]
     return found
+
+
+def _apply_backspaces(text: str) -> str:
+    """Old Keras progress bars rewind with \\b; keep what a terminal would show."""
+    if "\x08" not in text:
+        return text
+    out: list[str] = []
+    for ch in text:
+        if ch == "\x08":
+            if out and out[-1] not in "\r\n":
+                out.pop()
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _accuracy_value(number: str, percent: str) -> float | None:
