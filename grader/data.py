@@ -289,7 +289,10 @@ class RowIndex:
         if flat.dtype == np.uint8:
             levels, ok, affine = np.ascontiguousarray(flat), np.ones(n, bool), _IDENTITY
         elif flat.dtype.kind in "iuf":
-            affine = _recover_affine(flat)
+            precision = flat.dtype
+            if precision == np.float16:  # widened once: numpy has no fast float16 loops
+                flat = flat.astype(np.float32)
+            affine = _recover_affine(flat, precision)
             if affine is None:
                 return _no_match(n)
             levels, ok = _levels(flat, affine)
@@ -339,7 +342,7 @@ def _tolerance(dtype: np.dtype, magnitude: float, scale: float) -> float:
     return float(np.clip(1.5 * eps * magnitude / scale, 0.01, 0.3))
 
 
-def _recover_affine(flat: np.ndarray) -> _Affine | None:
+def _recover_affine(flat: np.ndarray, precision: np.dtype) -> _Affine | None:
     """The map flat ~= scale * k + offset, k integer in 0..255, or None.
 
     The minimum is level 0 (every Fashion-MNIST image has black pixels). The scale is the largest
@@ -364,7 +367,7 @@ def _recover_affine(flat: np.ndarray) -> _Affine | None:
     magnitude = max(abs(lo), abs(hi))
     kmax = np.arange(1, 256, dtype=np.float64)
     rel = (distinct - lo)[None, :] * kmax[:, None] / (hi - lo)  # levels under each candidate kmax
-    tol = np.array([_tolerance(flat.dtype, magnitude, (hi - lo) / k) for k in kmax])
+    tol = np.array([_tolerance(precision, magnitude, (hi - lo) / k) for k in kmax])
     on_level = np.abs(rel - np.rint(rel)) <= tol[:, None]
     fit = on_level.astype(np.float64) @ weight  # share of sampled values on a level, per kmax
     if fit.max() < _MIN_FIT:
@@ -373,7 +376,7 @@ def _recover_affine(flat: np.ndarray) -> _Affine | None:
     keep = on_level[best]
     scale, offset = np.polyfit(np.rint(rel[best, keep]), distinct[keep], 1)
     low, high = (lo - offset) / scale, (hi - offset) / scale
-    return _Affine(float(scale), float(offset), _tolerance(flat.dtype, magnitude, scale),
+    return _Affine(float(scale), float(offset), _tolerance(precision, magnitude, scale),
                    float32_ok=magnitude / scale < 1e4, in_range=low > -0.5 and high < 255.5)
 
 
