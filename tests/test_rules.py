@@ -312,3 +312,37 @@ def test_py_samples_from_static_facts(name):
     assert v["split_20"].status == "pass" and v["code_parses"].status == "pass"
     for rule in ("ex1_activations", "ex2_initializers", "ex3_optimizers"):
         assert v[rule].status == "warn", (rule, v[rule].message)
+
+
+def test_split_20_checks_the_source_of_fits_that_crashed():
+    cells = standard_cells()
+    cells[7] = ("code", cells[7][1].replace("validation_split=0.2", "validation_data=(x_test, y_test)"))
+    sub = notebook(cells)
+    trace = standard_trace(errors=[CellError(cell=7, ename="ValueError", evalue="bad shape")])
+    del trace.fits[2]  # the zeros fit never happened
+    v, _ = run_rules(sub, trace)
+    assert v["split_20"].status == "fail" and "celda 8, línea 6" in v["split_20"].message
+    assert "(x_test, y_test)" in v["split_20"].message
+
+
+def test_baselines_from_earlier_exercises_count():
+    sub, trace = standard()
+    del trace.fits[4]  # no glorot_uniform run in ex2: the ReLU run of ex1 is that baseline
+    v, _ = run_rules(sub, trace)
+    assert v["ex2_initializers"].status == "pass"
+    sub, trace = standard()
+    trace.fits[0] = make_fit(0, 1, mlp(("sigmoid", "sigmoid")), optimizer="SGD", cell=3, line=6)
+    trace.fits[5] = make_fit(5, 6, optimizer="Nadam", cell=12, line=6)
+    v, _ = run_rules(sub, trace)
+    assert v["ex3_optimizers"].status == "pass"
+
+
+def test_unreadable_hand_in_fails_exercises_with_the_load_error():
+    from grader.submissions import LoadError
+
+    sub = notebook([])
+    sub.load_error = LoadError(code="invalid_json", message="el cuaderno no es JSON válido")
+    v, total = run_rules(sub, Trace(student="s", status="not_run"), runs=[])
+    assert v["ex1_activations"].status == "fail"
+    assert v["ex1_activations"].message == "No se pudo leer la entrega: el cuaderno no es JSON válido"
+    assert v["split_20"].status == "skip" and total == 0.0

@@ -60,8 +60,8 @@ class AnalysisWritten(BaseRule):
     messages = ("pass", "warn", "fail", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
-        if not ctx.looks_like_trabajo2:
-            return self.skip(ctx, "la entrega no parece el Trabajo 2")
+        if skipped := self.skip_unless_trabajo2(ctx):
+            return skipped
         p = self.spec(ctx).params
         if not ctx.submission.cells:
             return self.skip(ctx, "la entrega está vacía")

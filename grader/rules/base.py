@@ -15,7 +15,7 @@ from grader.attribution import Attribution, cell_exercises, touches_test
 from grader.capture.static import analyze, reported_metrics
 from grader.capture.trace import FitRecord, Trace
 from grader.results import Evidence, RunResult, Verdict
-from grader.rubric import Rubric, RuleSpec
+from grader.rubric import Rubric, RuleSpec, render
 from grader.submissions import Submission
 
 MAX_EVIDENCE = 5
@@ -48,6 +48,8 @@ class RuleContext:
     @cached_property
     def looks_like_trabajo2(self) -> bool:
         """Fashion-MNIST in the code or in the trained rows; a hand-in of another homework is not."""
+        if self.submission.load_error is not None:
+            return False
         if self.static.get("uses_fashion_mnist"):
             return True
         return any(f.x is not None and f.x.rows and (f.x.rows.get("train", 0) or f.x.rows.get("test", 0))
@@ -140,10 +142,24 @@ class BaseRule:
         return self.verdict(ctx, "skip", values={"reason": reason})
 
     def not_trabajo2(self, ctx: RuleContext) -> Verdict:
-        text = " ".join(ctx.rubric.messages.get("not_trabajo2", "").split())
+        """Exercise rules on a hand-in that is unreadable or another homework: fail, saying why."""
+        error = ctx.submission.load_error
+        if error is not None:
+            template = ctx.rubric.messages.get("load_error", "{error}")
+            text = render(" ".join(template.split()), {"error": error.message})
+        else:
+            text = " ".join(ctx.rubric.messages.get("not_trabajo2", "").split())
         verdict = self.verdict(ctx, "fail")
         verdict.message = text
         return verdict
+
+    def skip_unless_trabajo2(self, ctx: RuleContext) -> Verdict | None:
+        """General rules have nothing to say about an unreadable hand-in or another homework."""
+        if ctx.submission.load_error is not None:
+            return self.skip(ctx, "no se pudo leer la entrega")
+        if not ctx.looks_like_trabajo2:
+            return self.skip(ctx, "la entrega no parece el Trabajo 2")
+        return None
 
 
 def where(ctx: RuleContext, cell: int | None, line: int | None = None) -> str:

@@ -129,6 +129,11 @@ class Ex2Initializers(_ExerciseRule):
                      if f["type"] == "Dense" and not f.get("initializer_source")]
         else:
             used = [(init or p["default_initializer"], fit) for fit in fits for init in set(signature(fit)["initializer"])]
+            if fits and not any(name == p["default_initializer"] for name, _ in used):
+                # The ReLU network of exercise 1 already is the default-initialised baseline.
+                used += [(p["default_initializer"], f) for f in ctx.fits("ex1")
+                         if set(signature(f)["initializer"]) <= {p["default_initializer"], None}
+                         and "relu" in signature(f)["activation"]][:1]
         groups = {"zeros": set(p["zero_initializers"]), "normal": set(p["normal_initializers"]),
                   "glorot_uniform": {p["default_initializer"]}}
         present = {g for g in p["required"] for name, _ in used if name in groups.get(g, {g})}
@@ -178,6 +183,10 @@ class Ex3Optimizers(_ExerciseRule):
             used = [(f["name"], f) for f in ctx.static_facts("optimizers", "ex3") + _mentioned(ctx, "optimizer", "ex3")]
         else:
             used = [(signature(f)["optimizer"][0], f) for f in fits]
+            if fits and all(name != "SGD" for name, _ in used):
+                # SGD trained in exercises 1-2 is the baseline the adaptive ones are compared with.
+                used += [("SGD", f) for f in ctx.fits("ex2") + ctx.fits("ex1")
+                         if signature(f)["optimizer"][0] == "SGD"][:1]
         found = list(dict.fromkeys(name for name, _ in used if name))
         adaptive = [n for n in found if n in p["adaptive"]]
         evidence, seen = [], set()

@@ -78,8 +78,8 @@ class ReportedVsReproduced(BaseRule):
     messages = ("pass", "warn", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
-        if not ctx.looks_like_trabajo2:
-            return self.skip(ctx, "la entrega no parece el Trabajo 2")
+        if skipped := self.skip_unless_trabajo2(ctx):
+            return skipped
         run, fit = ctx.final_run(), ctx.final_fit()
         if run is None or fit is None or run.status != "ok" or _val(run) is None:
             return self.skip(ctx, "no hay una reproducción de la red final con la que comparar")

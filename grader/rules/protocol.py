@@ -32,17 +32,21 @@ class Split20(BaseRule):
                 "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
-        if not ctx.looks_like_trabajo2:
-            return self.skip(ctx, "la entrega no parece el Trabajo 2")
+        if skipped := self.skip_unless_trabajo2(ctx):
+            return skipped
         spec = self.spec(ctx)
         want, tol = spec.params["fraction"], spec.params["tolerance"]
-        if ctx.trace.fits:
-            problems = [p for fit in ctx.trace.fits if (p := self._fit_problem(ctx, fit, want, tol))]
-        elif ctx.static.get("fits"):
-            problems = [p for fact in ctx.static["fits"] if (p := self._static_problem(ctx, fact, want, tol))]
-        else:
+        # Executed fits are checked on their real arrays; fits in cells that failed before reaching
+        # them (or in a hand-in that never ran) are checked on their source.
+        ran = {f.location.cell for f in ctx.trace.fits}
+        failed = {e.cell for e in ctx.trace.errors}
+        unexecuted = [f for f in ctx.static.get("fits", [])
+                      if f["cell"] not in ran and (not ctx.trace.fits or f["cell"] in failed)]
+        if not ctx.trace.fits and not unexecuted:
             return self.skip(ctx, "la entrega no entrena ningún modelo")
-        total = len(ctx.trace.fits or ctx.static["fits"])
+        problems = [p for fit in ctx.trace.fits if (p := self._fit_problem(ctx, fit, want, tol))]
+        problems += [p for fact in unexecuted if (p := self._static_problem(ctx, fact, want, tol))]
+        total = len(ctx.trace.fits) + len(unexecuted)
         if not problems:
             return self.verdict(ctx, "pass", values={"fits": total})
         # The worst problem names the message; every problem is evidence.
@@ -122,8 +126,8 @@ class NewModelPerFit(BaseRule):
     messages = ("pass", "fail", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
-        if not ctx.looks_like_trabajo2:
-            return self.skip(ctx, "la entrega no parece el Trabajo 2")
+        if skipped := self.skip_unless_trabajo2(ctx):
+            return skipped
         if not ctx.trace.fits:
             return self.skip(ctx, "no se ejecutó ningún entrenamiento")
         repeated = [f for f in ctx.trace.fits if f.prior_fits > 0]
@@ -140,8 +144,8 @@ class NoTestTuning(BaseRule):
                 "warn_test_for_selection", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
-        if not ctx.looks_like_trabajo2:
-            return self.skip(ctx, "la entrega no parece el Trabajo 2")
+        if skipped := self.skip_unless_trabajo2(ctx):
+            return skipped
         if ctx.trace.fits:
             found = self._from_trace(ctx)
         elif ctx.static.get("fits"):
