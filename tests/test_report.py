@@ -251,3 +251,18 @@ def test_exports_parse_and_agree(batch, tmp_path):
     assert statuses["split_20"] == "failed" and statuses["ex1: ex1_analysis"] == "passed"
     assert all(set(t) == {"name", "score", "max_score", "status", "output"} for t in gs["tests"])
     assert len(list(paths["gradescope_dir"].iterdir())) == 4
+
+
+def test_diverged_run_nan_and_huge_loss(tmp_path):
+    result = sample_result()
+    sgd = next(r for r in result.runs if r.label == "SGD")
+    sgd.history = {"loss": [2.3, 55.0, 1e12, float("nan")], "acc": [0.3, 0.1, 0.1, float("nan")],
+                   "val_loss": [2.2, float("inf"), float("nan"), float("nan")], "val_acc": [0.2, 0.1, 0.1, 0.1]}
+    sgd.best_val_accuracy, sgd.last_val_accuracy = float("nan"), 0.1
+    plots = render_plots(result)
+    assert base64.b64decode(plots["ex3"].split(",", 1)[1])[:8] == PNG_MAGIC
+    text = Page(render_report(result, tmp_path, pdf=False).html.read_text(encoding="utf-8")).all_text
+    assert "ex3 SGD 10/10 — 10.0 %" in text  # NaN shown as a dash, not "nan %"
+    data = json.loads(write_exports([result], tmp_path)["results_json"].read_text(encoding="utf-8"))
+    history = next(r for r in data["results"][0]["runs"] if r["label"] == "SGD")["history"]
+    assert history["loss"][2:] == [1e12, None] and history["val_loss"][1] is None

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 from grader.report.render import report_filename
 from grader.report.view import location
@@ -49,7 +51,18 @@ def write_exports(results: list[GradeResult], out_dir: Path) -> dict[str, Path]:
 
 
 def _num(x: float) -> str:
-    return f"{x:.2f}".rstrip("0").rstrip(".")
+    return f"{x:.2f}".rstrip("0").rstrip(".") if math.isfinite(x) else ""
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf (a diverged run's loss) become null: strict JSON readers (browsers, jq) reject NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def feedback_summary(r: GradeResult) -> str:
@@ -88,8 +101,9 @@ def write_csv(results: list[GradeResult], path: Path) -> Path:
 
 
 def write_json(results: list[GradeResult], path: Path) -> Path:
-    payload = {"format": "grader-results", "version": 1, "results": [r.to_dict() for r in results]}
-    path.write_text(json.dumps(payload, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    payload = {"format": "grader-results", "version": 1, "results": [json_safe(r.to_dict()) for r in results]}
+    text = json.dumps(payload, indent=1, ensure_ascii=False, default=str, allow_nan=False)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -162,5 +176,6 @@ def write_gradescope(results: list[GradeResult], folder: Path) -> Path:
         payload = {"score": r.score, "max_score": r.max_score, "output": feedback_summary(r), "tests": tests}
         target = folder / report_filename(r.student, suffix="")
         target.mkdir(parents=True, exist_ok=True)
-        (target / "results.json").write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
+        text = json.dumps(json_safe(payload), indent=1, ensure_ascii=False, allow_nan=False)
+        (target / "results.json").write_text(text, encoding="utf-8")
     return folder

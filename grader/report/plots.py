@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Iterable
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -20,6 +21,7 @@ from PIL import Image
 from grader.results import GradeResult, RunResult
 
 TARGET_VAL_ACCURACY = 0.90  # the assignment asks for a final validation accuracy close to 90%
+LOSS_CAP = 10.0  # cross-entropy starts near ln(10) = 2.3 on Fashion-MNIST; far above it is divergence
 PLOT_DPI = 110
 FIGSIZE = (9.0, 3.6)  # inches; wide enough for two panels, short enough for two figures per A4 page
 
@@ -54,12 +56,25 @@ def _run_label(run: RunResult) -> str:
     return label.replace("$", r"\$")
 
 
-def _plot_pair(ax, train: Iterable[float], val: Iterable[float], colour: str) -> None:
-    train, val = list(train), list(val)
+def _finite(values: Iterable[float | None]) -> list[float]:
+    """NaN/inf/None become gaps (NaN): a diverged run still draws its finite epochs."""
+    out = []
+    for v in values:
+        try:
+            x = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            x = math.nan
+        out.append(x if math.isfinite(x) else math.nan)
+    return out
+
+
+def _plot_pair(ax, train: Iterable[float], val: Iterable[float], colour: str) -> list[float]:
+    train, val = _finite(train), _finite(val)
     if train:
         ax.plot(range(1, len(train) + 1), train, color=colour, linestyle="-")
     if val:
         ax.plot(range(1, len(val) + 1), val, color=colour, linestyle="--")
+    return [x for x in train + val if not math.isnan(x)]
 
 
 def _exercise_figure(exercise: str, runs: list[RunResult]) -> Figure:
@@ -67,16 +82,21 @@ def _exercise_figure(exercise: str, runs: list[RunResult]) -> Figure:
     ax_acc, ax_loss = fig.subplots(1, 2)
     # One shared legend under both panels (colour = run, line style = split) keeps the curves clear.
     handles = []
+    losses: list[float] = []
     for i, run in enumerate(runs):
         colour = _COLOURS[i % len(_COLOURS)]
         _plot_pair(ax_acc, *_acc_curves(run.history), colour)
-        _plot_pair(ax_loss, run.history.get(_LOSS_KEYS[0], []), run.history.get(_LOSS_KEYS[1], []), colour)
+        losses += _plot_pair(ax_loss, run.history.get(_LOSS_KEYS[0], []), run.history.get(_LOSS_KEYS[1], []), colour)
         handles.append(Line2D([], [], color=colour, linewidth=4, label=_run_label(run)))
     handles.append(Line2D([], [], color="#333333", linestyle="-", label="entrenamiento"))
     handles.append(Line2D([], [], color="#333333", linestyle="--", label="validación"))
     if any(r.is_final for r in runs) or exercise == "ex4":
         ax_acc.axhline(TARGET_VAL_ACCURACY, color="#444444", linewidth=1, linestyle=":")
         handles.append(Line2D([], [], color="#444444", linestyle=":", label="objetivo 90 %"))
+    if losses and max(losses) > LOSS_CAP:
+        # One diverged run (loss 1e9) would flatten every other curve to a line at zero.
+        ax_loss.set_ylim(0, LOSS_CAP)
+        ax_loss.text(0.02, 0.97, f"pérdida recortada en {LOSS_CAP:g}", transform=ax_loss.transAxes, fontsize=7, va="top")
     ax_acc.set_title("Precisión (accuracy)", fontsize=10)
     ax_loss.set_title("Pérdida (loss)", fontsize=10)
     for ax in (ax_acc, ax_loss):

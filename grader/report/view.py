@@ -7,6 +7,7 @@ template source.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,13 +48,13 @@ _META_HIDDEN = {"rubric_digest", "submission_digest"}  # long hashes help machin
 
 def fmt_points(x: float | None) -> str:
     """7.5 -> "7.5", 10.0 -> "10", 7.25 -> "7.25" (at most two decimals, no trailing zeros)."""
-    if x is None:
+    if x is None or not math.isfinite(x):
         return "—"
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 def fmt_pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f} %"
+    return "—" if x is None or not math.isfinite(x) else f"{100 * x:.1f} %"
 
 
 def location(ev: Evidence) -> str:
@@ -248,7 +249,8 @@ def meta_rows(meta: dict[str, Any]) -> list[tuple[str, str]]:
             continue
         value = meta[k]
         if k == "timings" and isinstance(value, dict) and value:
-            value = {**value, "total": round(sum(float(x) for x in value.values()), 2)}
+            numbers = [x for x in value.values() if isinstance(x, (int, float))]
+            value = {**value, "total": round(sum(numbers), 2)}
         if isinstance(value, dict):
             text = ", ".join(f"{a} {_scalar(b)}" for a, b in value.items())
         elif isinstance(value, (list, tuple)):
