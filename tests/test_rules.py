@@ -346,3 +346,56 @@ def test_unreadable_hand_in_fails_exercises_with_the_load_error():
     assert v["ex1_activations"].status == "fail"
     assert v["ex1_activations"].message == "No se pudo leer la entrega: el cuaderno no es JSON válido"
     assert v["split_20"].status == "skip" and total == 0.0
+
+
+# ---------------------------------------------------------------- the sample hand-ins (expected.yaml)
+
+def _expected() -> dict:
+    import yaml
+
+    path = ROOT / "submissions" / "expected.yaml"
+    return yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _sample_path(student: str) -> Path | None:
+    for candidate in (ROOT / "submissions" / f"{student}.ipynb", ROOT / "submissions" / f"{student}.py",
+                      ROOT / "submissions" / student):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+# Rules whose status the source and the saved outputs decide on their own, without running anything.
+STATIC_DECIDABLE = {"code_parses", "outputs_saved", "execution_order", "split_20", "analysis_written"}
+EXPECTED = sorted(_expected().items())
+
+
+@pytest.mark.parametrize("student,spec", EXPECTED, ids=[s for s, _ in EXPECTED])
+def test_samples_from_source_and_saved_outputs(student, spec):
+    path = _sample_path(student)
+    if path is None:
+        pytest.skip(f"sample {student} not generated yet")
+    sub = load_submission(path)
+    v, _ = run_rules(sub, Trace(student=student, status="not_run"), runs=[])
+    for rule, status in spec["rules"].items():
+        if rule in STATIC_DECIDABLE or status == "fail" and rule not in ("new_model_per_fit", "cells_run"):
+            assert v[rule].status == status, (rule, v[rule].message)
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+@pytest.mark.parametrize("student,spec", EXPECTED, ids=[s for s, _ in EXPECTED])
+def test_samples_captured_for_real(student, spec, tmp_path):
+    """Run each sample in the real kernel (no retrain) and compare with expected.yaml."""
+    from grader.capture.runner import capture_submission
+
+    path = _sample_path(student)
+    if path is None:
+        pytest.skip(f"sample {student} not generated yet")
+    sub = load_submission(path)
+    trace = capture_submission(sub, tmp_path)
+    v, _ = run_rules(sub, trace, runs=[])
+    needs_retrain = {"final_val_accuracy", "reported_vs_reproduced"}
+    for rule, status in spec["rules"].items():
+        if rule not in needs_retrain:
+            assert v[rule].status == status, (rule, v[rule].message)
