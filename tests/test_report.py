@@ -266,3 +266,11 @@ def test_diverged_run_nan_and_huge_loss(tmp_path):
     data = json.loads(write_exports([result], tmp_path)["results_json"].read_text(encoding="utf-8"))
     history = next(r for r in data["results"][0]["runs"] if r["label"] == "SGD")["history"]
     assert history["loss"][2:] == [1e12, None] and history["val_loss"][1] is None
+
+
+def test_report_filenames_stay_inside_and_do_not_collide():
+    assert report_filename("garcia_lopez_maria") == "garcia_lopez_maria.html"
+    assert report_filename("José Núñez", suffix="") != report_filename("José_Núñez", suffix="")
+    for hostile in ("../../etc/passwd", "a/b", "..", "", "\\x00"):
+        name = report_filename(hostile)
+        assert "/" not in name and not name.startswith(".") and name.endswith(".html")

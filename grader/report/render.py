@@ -7,6 +7,7 @@ a user template can extend a shipped one as `{% extends "default/report.html" %}
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import unicodedata
@@ -49,10 +50,16 @@ def environment(template_dir: Path | None = None) -> Environment:
 
 
 def report_filename(student: str, suffix: str = ".html") -> str:
-    """A file name for `student` that cannot leave the output folder ("../x" or "a/b" are hand-in ids too)."""
-    name = unicodedata.normalize("NFC", student)
-    name = re.sub(r"[^\w.\-]+", "_", name).strip("._") or "entrega"
-    return name[:120] + suffix
+    """A file name for `student` that cannot leave the output folder ("../x" or "a/b" are hand-in ids too).
+
+    Ordinary ids are kept as they are; an id that had to be changed gets a short hash of the original,
+    so that "a b" and "a_b" do not overwrite each other's report.
+    """
+    original = unicodedata.normalize("NFC", student)
+    name = re.sub(r"[^\w.\-]+", "_", original).strip("._")[:100] or "entrega"
+    if name != original:
+        name += "-" + hashlib.sha256(original.encode("utf-8")).hexdigest()[:8]
+    return name + suffix
 
 
 def render_report(
