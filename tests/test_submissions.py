@@ -539,3 +539,17 @@ def test_batch_of_one_student_folder_with_an_images_folder(tmp_path: Path) -> No
     (tmp_path / "entregas" / "Olga" / "img" / "curva.png").write_bytes(b"\x89PNG")
     [sub] = find_submissions(tmp_path / "entregas")
     assert sub.student == "Olga" and sub.files == ["trabajo2.ipynb"] and sub.load_error is None
+
+
+def test_password_protected_zip(tmp_path: Path) -> None:
+    archive = tmp_path / "secreto.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ej1.py", "x = 1\n")
+    data = bytearray(archive.read_bytes())
+    # Set the "encrypted" flag bit in the local and the central header, as a password tool does.
+    data[6] |= 1
+    central = data.index(b"PK\x01\x02")
+    data[central + 8] |= 1
+    archive.write_bytes(bytes(data))
+    [sub] = find_submissions(archive, workdir=tmp_path / "w")
+    assert_error(sub, "zip_encrypted", "secreto.zip")
