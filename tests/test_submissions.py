@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import zipfile
 from pathlib import Path
 
@@ -418,7 +419,7 @@ def test_every_sample_hand_in_loads() -> None:
         assert sub.code_cells, sub.student
 
 
-def test_sparse_file_helper_really_is_over_the_limit(tmp_path: Path) -> None:
+def test_oversize_script_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "x.py"
     with open(path, "wb") as fh:
         fh.truncate(MAX_FILE_BYTES + 1)
@@ -499,7 +500,6 @@ def test_symlinks_and_deep_json_are_not_followed(tmp_path: Path) -> None:
 def test_corrupted_files_never_raise(tmp_path: Path) -> None:
     # Byte-level damage of a real notebook, script and ZIP (fixed seed): every result is either
     # a loaded Submission or one with a load_error, never an exception.
-    import random
     rng = random.Random(7)
     good_nb = write_notebook(tmp_path / "src" / "t.ipynb").read_bytes()
     good_zip = tmp_path / "src" / "t.zip"
