@@ -45,6 +45,16 @@ def _static_evidence(ctx: RuleContext, facts: list[dict[str, Any]]) -> list[Evid
     return out[:MAX_EVIDENCE]
 
 
+def _used_evidence(ctx: RuleContext, used: list[tuple[str, Any]], static: bool) -> list[Evidence]:
+    """One quote per distinct name: a static fact's line or the fit's line."""
+    out, seen = [], set()
+    for name, src in used:
+        if name not in seen:
+            seen.add(name)
+            out.append(fact_evidence(ctx, src, name=name) if static else fit_evidence(ctx, src, name=name))
+    return out[:MAX_EVIDENCE]
+
+
 def _mentioned(ctx: RuleContext, kind: str, exercise: str) -> list[dict[str, Any]]:
     """Names written as plain strings in the exercise's cells (arguments of helper functions)."""
     return [m for m in ctx.static_facts("mentions", exercise) if m["kind"] == kind]
@@ -138,7 +148,7 @@ class Ex2Initializers(_ExerciseRule):
                   "glorot_uniform": {p["default_initializer"]}}
         present = {g for g in p["required"] for name, _ in used if name in groups.get(g, {g})}
         normal_names = sorted({name for name, _ in used if name in groups["normal"]})
-        evidence = self._evidence(ctx, used, static)
+        evidence = _used_evidence(ctx, used, static)
         missing = [g for g in p["required"] if g not in present]
         fraction = len(present) / len(p["required"])
         uniform = [src for name, src in used if name == "random_uniform"]
@@ -158,14 +168,6 @@ class Ex2Initializers(_ExerciseRule):
                                 values={"where": _static_where(ctx, [f for _, f in used]), "value": names(normal_names)})
         return self.verdict(ctx, "pass", values={"value": names(normal_names)}, evidence=evidence)
 
-    def _evidence(self, ctx: RuleContext, used: list[tuple[str, Any]], static: bool) -> list[Evidence]:
-        out, seen = [], set()
-        for name, src in used:
-            if name in seen:
-                continue
-            seen.add(name)
-            out.append(fact_evidence(ctx, src, name=name) if static else fit_evidence(ctx, src, initializer=name))
-        return out[:MAX_EVIDENCE]
 
 
 class Ex3Optimizers(_ExerciseRule):
@@ -189,11 +191,7 @@ class Ex3Optimizers(_ExerciseRule):
                          if signature(f)["optimizer"][0] == "SGD"][:1]
         found = list(dict.fromkeys(name for name, _ in used if name))
         adaptive = [n for n in found if n in p["adaptive"]]
-        evidence, seen = [], set()
-        for name, src in used:
-            if name not in seen:
-                seen.add(name)
-                evidence.append(fact_evidence(ctx, src, name=name) if static else fit_evidence(ctx, src, optimizer=name))
+        evidence = _used_evidence(ctx, used, static)
         values = {"value": names(found) or "ninguno", "n_adaptive": len(adaptive), "adaptive": names(adaptive)}
         if "SGD" not in found:
             credit = p["credit_without_sgd"] if len(adaptive) >= p["min_adaptive"] else 0.0

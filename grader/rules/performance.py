@@ -96,7 +96,7 @@ class ReportedVsReproduced(BaseRule):
             top = max(shown, key=lambda r: r["value"])
             compared.append((top["value"] - reproduced, metric, top, reproduced))
         if not compared:
-            return self.skip(ctx, "el cuaderno no muestra precisiones guardadas de la red final")
+            return self.skip(ctx, "la entrega no muestra precisiones guardadas de la red final")
         gap, metric, top, reproduced = max(compared, key=lambda c: c[0])
         values = {"reported": pct(top["value"]), "reproduced": pct(reproduced), "metric": metric,
                   "where": where(ctx, top["cell"])}
