@@ -81,7 +81,7 @@ class _ExerciseRule(BaseRule):
 class Ex1Activations(_ExerciseRule):
     id, exercise = "ex1_activations", "ex1"
     params = {"min_dense_layers": "int", "required": "list[str]"}
-    messages = ("pass", "pass_saved", "fail_missing", "warn_shallow", "warn_static", "fail")
+    messages = ("pass", "pass_saved", "fail_missing", "warn_shallow", "warn_static")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -123,7 +123,7 @@ class Ex2Initializers(_ExerciseRule):
     id, exercise = "ex2_initializers", "ex2"
     params = {"required": "list[str]", "normal_initializers": "list[str]", "zero_initializers": "list[str]",
               "default_initializer": "str"}
-    messages = ("pass", "pass_saved", "fail_missing", "fail_uniform_as_normal", "warn_static", "fail")
+    messages = ("pass", "pass_saved", "fail_missing", "fail_uniform_as_normal", "warn_static")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -173,7 +173,7 @@ class Ex2Initializers(_ExerciseRule):
 class Ex3Optimizers(_ExerciseRule):
     id, exercise = "ex3_optimizers", "ex3"
     params = {"min_adaptive": "int", "adaptive": "list[str]", "credit_without_sgd": "number"}
-    messages = ("pass", "pass_saved", "fail_no_sgd", "warn_few_adaptive", "fail_few_adaptive", "warn_static", "fail")
+    messages = ("pass", "pass_saved", "fail_no_sgd", "warn_few_adaptive", "fail_few_adaptive", "warn_static")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -209,7 +209,7 @@ class Ex3Optimizers(_ExerciseRule):
 
 class Ex4Regularization(_ExerciseRule):
     id, exercise = "ex4_regularization", "ex4"
-    messages = ("pass", "pass_saved", "fail_none", "fail_no_final", "warn_static", "fail")
+    messages = ("pass", "pass_saved", "fail_none", "fail_no_final", "warn_static")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -233,7 +233,7 @@ class Ex4Regularization(_ExerciseRule):
 
 class Ex42TestEvaluation(_ExerciseRule):
     id, exercise = "ex42_test_evaluation", "ex4"
-    messages = ("pass", "pass_saved", "warn_repeated", "fail_not_evaluated", "fail_no_final", "warn_static", "fail")
+    messages = ("pass", "pass_saved", "warn_repeated", "fail_not_evaluated", "fail_no_final", "warn_static")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
