@@ -15,6 +15,7 @@ from grader.rubric import load_rubric
 from grader.rules import RULES, grade
 from grader.submissions import Submission, load_submission
 from tests.test_attribution import (
+    ANALYSIS,
     FINAL_ID,
     final_run,
     make_fit,
@@ -251,6 +252,10 @@ def test_statement_before_the_code_is_not_analysis():
                        [test_eval(FINAL_ID, cell=19)])
     v, _ = run_rules(sub, trace)
     assert v["analysis_written"].status == "warn" and "ejercicio 1" in v["analysis_written"].message
+    # The student's own "Ejercicio 1: ..." conclusions after the code do count.
+    sub.cells[6].source = "Ejercicio 1: " + ANALYSIS["ex1"]
+    v, _ = run_rules(sub, trace)
+    assert v["analysis_written"].status == "pass"
 
 
 # ---------------------------------------------------------------- crashes, wrong hand-ins, grade()

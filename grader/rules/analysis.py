@@ -1,8 +1,8 @@
 """Written analysis after each exercise: long enough and about the expected ideas.
 
 For notebooks: Markdown cells of an exercise's section that come after its first code cell (the
-template's own statement comes before the code, and "Ejercicio N" / "Pregunta N" statement cells
-are ignored). For .py hand-ins: comments and docstrings of the exercise's file or section.
+template's own statement comes before the code, and its bold "**Ejercicio N**" / "**Pregunta N**"
+statement cells are ignored). For .py hand-ins: comments and docstrings of the exercise's file or section.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from grader.results import Evidence, Verdict
 from grader.rules.base import BaseRule, RuleContext
 from grader.submissions import Cell
 
-_STATEMENT = re.compile(r"^\W*(ejercicio|pregunta)\s*\d")
+_STATEMENT = re.compile(r"^\W*\*\*\W*(ejercicio|pregunta)\s*\d")  # the template's bold statements
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
 
 
