@@ -35,6 +35,7 @@ class RunResult:
     cached: bool = False
     seed: int = 0
     cache_key: str = ""
+    notes: list[str] = field(default_factory=list)  # English, for the log: ignored callbacks, caps, ...
 
 
 @dataclass

@@ -1,0 +1,213 @@
+"""The trusted retrain: rebuild every recorded model and train it here, under the grader's rules.
+
+Every number the grade uses comes from this module, never from the student's process. For each model
+object the student fitted (consecutive fits of one object replayed in order, as Keras would):
+allowlisted rebuild -> checked data with the mandated 80/20 split -> seeded, deterministic training
+with the student's optimizer, loss, batch size, epochs and early stopping -> test accuracy for the
+final model only. Results are cached on disk by content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import retrain_cache
+from grader.capture.trace import CompileRecord, FitRecord, Trace
+from grader.data import FashionMNIST, RowIndex, load_fashion_mnist, row_index
+from grader.results import RunResult
+from grader.retrain_allowlist import NotReproducible, build_callbacks, build_loss, build_optimizer, rebuild_model
+from grader.retrain_data import FitData, ForgedLabels, prepare_fit, transformed_test
+
+__all__ = ["Budget", "NotReproducible", "rebuild_model", "retrain_trace"]
+
+DEFAULT_BATCH_SIZE = 32  # what fit(batch_size=None) uses
+_THREADS = 2  # fixed, so the same inputs give the same floating-point sums on any machine
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str = "full"  # "full": the student's epochs; "quick": non-final runs capped
+    quick_epochs: int = 2
+    max_epochs: int = 100  # hard cap whatever the student asked
+    time_budget_s: float = 1800  # per hand-in; when exceeded, remaining runs get status "budget"
+
+
+def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None, budget: Budget = Budget(),
+                  cache_dir: Path | None = None, seed: int = 1234,
+                  data: FashionMNIST | None = None) -> list[RunResult]:
+    """One RunResult per fitted model object, in the order of their first fit."""
+    deadline = time.monotonic() + budget.time_budget_s
+    groups: dict[int, list[FitRecord]] = {}
+    for fit in sorted(trace.fits, key=lambda f: f.index):
+        groups.setdefault(fit.model_id, []).append(fit)
+    runs = []
+    for model_id, fits in groups.items():
+        run = RunResult(run_id=f"m{model_id}", model_id=model_id, fit_indices=[f.index for f in fits],
+                        is_final=model_id == final_model_id, seed=seed)
+        if time.monotonic() > deadline:
+            run.status, run.reason = "budget", f"retrain time budget of {budget.time_budget_s:.0f} s used up"
+        else:
+            _retrain_run(run, fits, Path(arrays_dir), budget, cache_dir, deadline, data)
+        runs.append(run)
+    return runs
+
+
+def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget: Budget,
+                 cache_dir: Path | None, deadline: float, data: FashionMNIST | None) -> None:
+    """Fill `run` in place; a problem with the hand-in becomes its status, never an exception."""
+    started = time.monotonic()
+    epochs = _planned_epochs(run, fits, budget)
+    try:
+        run.cache_key = retrain_cache.cache_key(_key_material(run, fits, epochs, arrays_dir))
+        hit = retrain_cache.load(cache_dir, run.cache_key)
+        if hit is not None:
+            for name in ("run_id", "model_id", "fit_indices", "is_final", "exercise", "label"):
+                setattr(hit, name, getattr(run, name))
+            vars(run).update(vars(replace(hit, cached=True, wall_s=time.monotonic() - started)))
+            return
+        _train(run, fits, epochs, arrays_dir, data, deadline)
+    except NotReproducible as exc:
+        run.status, run.reason = "not_reproducible", exc.reason
+    except ForgedLabels as exc:
+        run.status, run.reason = "error", f"labels are not Fashion-MNIST's: {exc}"
+    except Exception as exc:  # the student's model or data breaks training: data for the report
+        run.status, run.reason = "error", f"training failed: {type(exc).__name__}: {exc}"[:500]
+    run.wall_s = time.monotonic() - started
+    if run.status in ("ok", "not_reproducible") or run.reason.startswith("epochs capped"):
+        retrain_cache.store(cache_dir, run)  # deterministic outcomes only; no deadline or crash
+
+
+def _planned_epochs(run: RunResult, fits: list[FitRecord], budget: Budget) -> list[int]:
+    """Epochs the grader trains per fit: the student's, capped by the budget (caps are noted)."""
+    planned = []
+    for fit in fits:
+        n = max(0, int(fit.epochs))
+        if n > budget.max_epochs:
+            run.status = "budget"
+            run.reason = f"epochs capped at {budget.max_epochs} (the student asked for {n})"
+            n = budget.max_epochs
+        if budget.name == "quick" and not run.is_final and n > budget.quick_epochs:
+            run.notes.append(f"fit {fit.index}: {fit.epochs} epochs shortened to {budget.quick_epochs} (quick budget)")
+            n = budget.quick_epochs
+        planned.append(n)
+    run.epochs_requested = sum(planned)
+    return planned
+
+
+def _key_material(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir: Path) -> dict[str, Any]:
+    """Everything that decides the numbers; arrays by the sha256 of the files actually read."""
+    material: dict[str, Any] = {"model": fits[0].model.config, "seed": run.seed, "final": run.is_final, "fits": []}
+    for fit, n in zip(fits, epochs):
+        refs = [fit.x, fit.y, *(fit.validation_data or [])]
+        material["fits"].append({
+            "compile": _compile_identity(fit.compile),
+            "epochs": n,
+            "batch_size": fit.batch_size,
+            "shuffle": fit.shuffle,
+            "callbacks": [asdict(c) for c in fit.callbacks],
+            "arrays": [_file_digest(arrays_dir, r.digest) if r is not None else None for r in refs],
+        })
+    return material
+
+
+def _file_digest(arrays_dir: Path, digest: str) -> str | None:
+    # The probe's digest is the student's claim; the key uses what is really on disk.
+    path = arrays_dir / f"{digest}.npy"
+    if "/" in digest or not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _compile_identity(record: CompileRecord | None) -> dict[str, Any] | None:
+    return None if record is None else asdict(record)
+
+
+def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir: Path,
+           data: FashionMNIST | None, deadline: float) -> None:
+    import keras
+
+    from grader.retrain_trainer import FastTrainer
+
+    data, index = _dataset(data)
+    prepared: list[FitData] = [prepare_fit(fit, arrays_dir, data, index) for fit in fits]
+    _configure_tensorflow()
+    keras.backend.clear_session()  # fresh layer names and memory for each run
+    keras.utils.set_random_seed(run.seed)
+    model = rebuild_model(fits[0].model, (None, *prepared[0].x_train.shape[1:]))
+    rng = np.random.default_rng(run.seed)
+    trainer, compiled, compile_record = None, None, None
+    history: dict[str, list[float]] = {}
+    for fit, fd, n in zip(fits, prepared, epochs):
+        compile_record = fit.compile or compile_record
+        if compile_record is None:
+            raise NotReproducible(f"fit {fit.index}: the model was not compiled (no compile() recorded)")
+        identity = json.dumps(_compile_identity(compile_record), sort_keys=True, default=str)
+        batch = int(fit.batch_size or DEFAULT_BATCH_SIZE)
+        if identity != compiled:  # compile() again resets the optimizer, as in Keras
+            model.compile(optimizer=build_optimizer(compile_record.optimizer), loss=build_loss(compile_record.loss))
+            compiled, trainer = identity, None
+        if trainer is None or trainer.batch_size != batch:
+            trainer = FastTrainer(model, batch)
+        callbacks, notes = build_callbacks(fit.callbacks)
+        run.notes.extend(f"fit {fit.index}: {note}" for note in notes)
+        hist, hit_deadline = trainer.fit((fd.x_train, fd.y_train), (fd.x_val, fd.y_val), epochs=n,
+                                         shuffle=bool(fit.shuffle), callbacks=callbacks, rng=rng, deadline=deadline)
+        for key, values in hist.items():
+            history.setdefault(key, []).extend(values)
+        if hit_deadline:
+            run.status = "budget"
+            run.reason = f"retrain time budget used up during fit {fit.index} (after {len(hist['loss'])} of {n} epochs)"
+            break
+    run.history = history
+    run.epochs_run = len(history.get("loss", []))
+    val = history.get("val_accuracy") or []
+    run.best_val_accuracy = max(val) if val else None
+    run.last_val_accuracy = val[-1] if val else None
+    if run.is_final and run.epochs_run and not run.reason.startswith("retrain time budget"):
+        last = prepared[-1]
+        x_test, y_test = transformed_test(data, last.x_train, last.y_train, index)
+        run.test_accuracy = trainer.accuracy(x_test, y_test)
+
+
+_INDEX: list[tuple[FashionMNIST, RowIndex]] = []
+
+
+def _dataset(data: FashionMNIST | None) -> tuple[FashionMNIST, RowIndex]:
+    """The data set and its row index (grader.data caches the default one; others by identity)."""
+    if data is None:
+        return load_fashion_mnist(), row_index()
+    if not _INDEX or _INDEX[0][0] is not data:
+        _INDEX[:] = [(data, RowIndex.from_dataset(data))]
+    return _INDEX[0]
+
+
+_CONFIGURED = False
+
+
+def _configure_tensorflow() -> None:
+    """Fixed threads and deterministic ops; once per process, before TensorFlow's runtime starts."""
+    global _CONFIGURED
+    if _CONFIGURED:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(_THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(_THREADS)
+    except RuntimeError:  # the runtime already started (e.g. Keras was used before): keep its threads
+        pass
+    tf.config.experimental.enable_op_determinism()
+    _CONFIGURED = True
