@@ -190,6 +190,21 @@ def regularization_of(fit: FitRecord) -> list[str]:
     return sorted(set(found))
 
 
+def dense_activations(fit: FitRecord) -> list[str | None]:
+    """Activation of each Dense layer, counting a separate Activation / ReLU layer right after a
+    linear Dense as that layer's activation."""
+    out: list[str | None] = []
+    for layer in fit.model.layers:
+        name = normalize_activation(layer.activation or "") or layer.activation
+        if layer.type == "Dense":
+            out.append(name)
+        elif out and out[-1] in (None, "linear"):
+            separate = name if layer.type == "Activation" else normalize_activation(layer.type)
+            if separate:
+                out[-1] = separate
+    return out
+
+
 def signature(fit: FitRecord) -> dict[str, Any]:
     """What the three comparisons vary: hidden activations, initializers, optimizer; plus the rest."""
     dense = [layer for layer in fit.model.layers if layer.type == "Dense"]
@@ -197,7 +212,7 @@ def signature(fit: FitRecord) -> dict[str, Any]:
     opt_name = normalize_optimizer(str(opt.get("class_name", ""))) or str(opt.get("class_name", ""))
     config = opt.get("config") or {}
     return {
-        "activation": tuple(normalize_activation(layer.activation or "") or layer.activation for layer in dense[:-1]),
+        "activation": tuple(dense_activations(fit)[:-1]),
         "initializer": tuple(normalize_initializer(layer.kernel_initializer or "") or layer.kernel_initializer
                              for layer in dense),
         "optimizer": (opt_name, config.get("learning_rate")),

@@ -262,3 +262,13 @@ def test_py_hand_ins_attribute_by_file_and_banner():
     cell = next(i for i, ex in banners.items() if ex == "ex3")
     att = attribute(script, make_trace([make_fit(0, 1, optimizer="SGD", cell=cell, line=6)]))
     assert (att.fits[0].exercise, att.fits[0].source) == ("ex3", "heading")
+
+
+def test_separate_activation_layers_count_for_the_dense_before_them():
+    from grader.attribution import signature
+    from grader.capture.trace import LayerSpec
+
+    layers = [LayerSpec(type="Flatten"), LayerSpec(type="Dense", units=64, activation="linear"),
+              LayerSpec(type="Activation", activation="sigmoid"), LayerSpec(type="Dense", units=32),
+              LayerSpec(type="LeakyReLU"), LayerSpec(type="Dense", units=10, activation="softmax")]
+    assert signature(make_fit(0, 1, layers))["activation"] == ("sigmoid", "leaky_relu")

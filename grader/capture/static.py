@@ -5,6 +5,18 @@ validate, which activations / initializers / optimizers / regularisers it names,
 and which cells are not even Python. Every fact carries its cell (0-based index into
 `Submission.cells`) and line (1-based inside that cell). `reported_metrics` reads the accuracies a
 student printed in the SAVED outputs.
+
+Schema of `analyze()` (= `Trace.static`; every fact has "cell", "line", "end_line", and "function"
+when inside a def): `syntax_errors` [{cell, line, msg, text}]; `imports` [{module, names}];
+`fits` [{call, target, x, y, kwargs, validation_split (float|None), validation_data, epochs,
+batch_size, callbacks}] (argument values as source text); `evals` [{kind, target, args, kwargs}];
+`compiles` [{target, optimizer, loss, metrics}]; `models` [{kind, target}]; `layers` [{type, units,
+activation, activation_source, kernel_initializer, initializer_source, target}]; `initializers`,
+`optimizers` (+ learning_rate), `activations` [{name, source, arg, via?}] with canonical names;
+`regularization` [{kind: Dropout|BatchNormalization|EarlyStopping|l1|l2|l1_l2|..., source, rate?,
+monitor?}]; `train_slices` [{target, base, source, start, stop, test_size?, train_size?}];
+`mentions` [{kind, name, source}] (plain strings naming an activation/initializer/optimizer);
+`magics` [{cell, line, text}]; `code_cells`, `uses_fashion_mnist`, `uses_keras`, `version`.
 """
 
 from __future__ import annotations
