@@ -79,9 +79,10 @@ def test_report_header_grade_rules_and_locations(full):
     assert files.html == files.html.parent / "garcia_lopez_maria.html"
     text = page.all_text
     assert "garcia_lopez_maria" in text and "7.5 / 10" in text
-    assert "Puntos por ejercicio" in text and "Ejercicio 2 · Inicialización de parámetros" in text
-    for s in ("0.5 / 1.5", "2 / 2.5", "1.5 / 2.5"):  # per-exercise points from ExerciseScore
+    assert "Puntos por ejercicio" in text and "Ejercicio 2. Inicialización de parámetros" in text
+    for s in ("2 / 2.5", "1.5 / 2.5", "2.25 / 2.5"):  # per-exercise points from ExerciseScore
         assert s in text
+    assert "Aspectos generales (protocolo, ejecución y análisis) descuentos -0.75" in text  # max 0: deductions
     for icon in ("✓", "✗", "⚠", "–"):
         assert icon in text
     for v in result.rules:  # every verdict's Spanish feedback is shown
@@ -225,7 +226,7 @@ def test_exports_parse_and_agree(batch, tmp_path):
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 5
     by_student = {r[0]: dict(zip(CSV_COLUMNS, r)) for r in rows[1:]}
     maria = by_student["garcia_lopez_maria"]
-    assert (maria["score"], maria["max_score"], maria["ex2"], maria["general"]) == ("7.5", "10", "1.5", "0.5")
+    assert (maria["score"], maria["max_score"], maria["ex3"], maria["general"]) == ("7.5", "10", "2.25", "-0.75")
     assert maria["failed_rules"] == "split_20;ex2_random_normal" and "Fallos: split_20 (general)" in maria["feedback"]
     assert by_student["perez_ruiz_juan"]["ex1"] == "" and by_student["perez_ruiz_juan"]["errors"] == "1"
 

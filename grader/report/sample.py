@@ -72,11 +72,11 @@ def sample_result(student: str = "garcia_lopez_maria", *, excerpt: str | None = 
         RunResult("m10", 10, [10, 11], "ex3", "Nadam", status="budget", reason="over the epoch budget (200 > 60)"),
     ]
     rules = [
-        Verdict("split_20", "general", "fail", 0.0, 1.0,
+        Verdict("split_20", "general", "fail", -0.75, 0.0,
                 "En la celda 12 se usa el conjunto de test como validación (validation_data=(x_test, y_test)). "
                 "Usa validation_split=0.2 o separa un 20 % de x_train.",
                 evidence=[Evidence(cell=11, line=2, excerpt=ex, values={"validation": "x_test", "rows_test": 10000})]),
-        Verdict("new_model_per_fit", "general", "pass", 0.5, 0.5,
+        Verdict("new_model_per_fit", "general", "pass", 0.0, 0.0,
                 "Cada entrenamiento construye un modelo nuevo."),
         Verdict("ex1_compare", "ex1", "pass", 1.5, 1.5, "Se comparan sigmoid y ReLU con la misma arquitectura.",
                 evidence=[Evidence(cell=6, line=3, excerpt="model.add(Dense(128, activation='relu'))")]),
@@ -89,22 +89,25 @@ def sample_result(student: str = "garcia_lopez_maria", *, excerpt: str | None = 
                 evidence=[Evidence(cell=14, line=4, excerpt="Dense(64, kernel_initializer='random_uniform')")]),
         Verdict("ex2_zeros", "ex2", "pass", 1.5, 1.5, "La inicialización a ceros está bien planteada."),
         Verdict("ex3_sgd", "ex3", "pass", 1.5, 1.5, "Se compara SGD con Adam y RMSprop."),
+        Verdict("ex3_analysis", "ex3", "warn", 0.75, 1.0,
+                "El análisis no explica por qué SGD converge más despacio que Adam con la misma tasa.",
+                severity="warning", evidence=[Evidence(cell=19)]),
         Verdict("ex3_extra", "ex3", "skip", 0.0, 0.0, "No hay optimizadores adicionales que comprobar."),
-        Verdict("ex4_target", "ex4", "pass", 1.0, 1.0, "La red final llega a un 89.7 % de validación."),
+        Verdict("ex4_target", "ex4", "pass", 1.5, 1.5, "La red final llega a un 89.7 % de validación."),
         Verdict("reported_vs_reproduced", "ex4", "warn", 0.5, 0.5,
                 "La precisión que reportas para el modelo final (93.1 %) no coincide con la reproducida (89.7 %).",
                 severity="warning",
-                evidence=[Evidence(cell=22, line=1, excerpt="print('val acc', 0.931)",
-                                   values={"label": "final", "metric": "val_accuracy",
-                                           "reported": 0.931, "reproduced": 0.897})]),
+                evidence=[Evidence(cell=22, line=None, excerpt="val_accuracy: 0.9310",
+                                   values={"reported": 0.931, "reproduced": 0.897, "text": "val_accuracy: 0.9310"})]),
         Verdict("test_once", "ex4", "pass", 0.5, 0.5, "El conjunto de test se evalúa una sola vez, al final."),
     ]
+    # As the rubric scores: 2.5 per exercise, the general protocol rules only deduct.
     exercises = [
-        ExerciseScore("general", "Consideraciones generales", 0.5, 1.5),
-        ExerciseScore("ex1", "Ejercicio 1 · Unidades de activación", 2.0, 2.5),
-        ExerciseScore("ex2", "Ejercicio 2 · Inicialización de parámetros", 1.5, 2.5),
-        ExerciseScore("ex3", "Ejercicio 3 · Optimizadores", 1.5, 1.5),
-        ExerciseScore("ex4", "Ejercicio 4 · Regularización y red final", 2.0, 2.0),
+        ExerciseScore("ex1", "1. Unidades de activación", 2.0, 2.5),
+        ExerciseScore("ex2", "2. Inicialización de parámetros", 1.5, 2.5),
+        ExerciseScore("ex3", "3. Optimizadores", 2.25, 2.5),
+        ExerciseScore("ex4", "4. Regularización y red final", 2.5, 2.5),
+        ExerciseScore("general", "Aspectos generales (protocolo, ejecución y análisis)", -0.75, 0.0),
     ]
     return GradeResult(
         student=student, score=7.5, max_score=10.0, rules=rules, runs=runs, exercises=exercises,
@@ -122,7 +125,7 @@ def sample_result(student: str = "garcia_lopez_maria", *, excerpt: str | None = 
 def broken_result(student: str = "perez_ruiz_juan") -> GradeResult:
     """A hand-in that could not be loaded: no runs, every rule skipped, the load error up front."""
     rules = [Verdict(rid, ex, "skip", 0.0, mx, "No se pudo evaluar: la entrega no se pudo cargar.")
-             for rid, ex, mx in (("split_20", "general", 1.0), ("ex1_compare", "ex1", 1.5), ("ex4_target", "ex4", 1.5))]
+             for rid, ex, mx in (("split_20", "general", 0.0), ("ex1_compare", "ex1", 1.5), ("ex4_target", "ex4", 1.5))]
     return GradeResult(
         student=student, score=0.0, max_score=10.0, rules=rules,
         errors=[{"stage": "load", "code": "invalid_json",

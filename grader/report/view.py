@@ -14,11 +14,11 @@ from typing import Any
 from grader.results import Evidence, GradeResult, RunResult, Verdict
 
 EXERCISE_TITLES = {
-    "general": "Consideraciones generales",
-    "ex1": "Ejercicio 1 · Unidades de activación",
-    "ex2": "Ejercicio 2 · Inicialización de parámetros",
-    "ex3": "Ejercicio 3 · Optimizadores",
-    "ex4": "Ejercicio 4 · Regularización y red final",
+    "general": "Aspectos generales",
+    "ex1": "Ejercicio 1. Unidades de activación",
+    "ex2": "Ejercicio 2. Inicialización de parámetros",
+    "ex3": "Ejercicio 3. Optimizadores",
+    "ex4": "Ejercicio 4. Regularización y red final",
 }
 STATUS_ICONS = {"pass": "✓", "fail": "✗", "warn": "⚠", "skip": "–"}
 STATUS_WORDS = {"pass": "correcto", "fail": "incorrecto", "warn": "aviso", "skip": "omitido"}
@@ -51,6 +51,20 @@ def fmt_points(x: float | None) -> str:
     if x is None or not math.isfinite(x):
         return "—"
     return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def score_text(points: float | None, max_points: float | None) -> str:
+    """"1.5 / 2.5"; a deduction-only item (max 0, e.g. the general protocol rules) shows "-0.75" or nothing."""
+    if max_points:
+        return f"{fmt_points(points)} / {fmt_points(max_points)}"
+    return fmt_points(points) if points else ""
+
+
+def display_title(exercise: str, title: str) -> str:
+    """Rubric titles read "1. Unidades de activación"; the report says "Ejercicio 1. Unidades de activación"."""
+    if not title:
+        return EXERCISE_TITLES.get(exercise, exercise)
+    return f"Ejercicio {title}" if title[0].isdigit() else title
 
 
 def fmt_pct(x: float | None) -> str:
@@ -105,8 +119,7 @@ class RuleRow:
     icon: str
     status_word: str
     message: str
-    points: str
-    max_points: str
+    score: str  # "1.5 / 2.5", "-0.75" (deduction) or ""
     evidence: list[EvidenceRow]
 
 
@@ -114,9 +127,8 @@ class RuleRow:
 class ExerciseSection:
     id: str
     title: str
-    points: str
-    max_points: str
-    fraction: float  # 0..1, bar width
+    score: str
+    fraction: float | None  # 0..1, bar width; None for deduction-only sections (no maximum)
     rules: list[RuleRow] = field(default_factory=list)
     plot: str | None = None
 
@@ -137,8 +149,7 @@ def rule_row(v: Verdict) -> RuleRow:
         icon=STATUS_ICONS.get(v.status, "?"),
         status_word=STATUS_WORDS.get(v.status, v.status),
         message=v.message,
-        points=fmt_points(v.points),
-        max_points=fmt_points(v.max_points),
+        score=score_text(v.points, v.max_points),
         evidence=evidence,
     )
 
@@ -147,17 +158,19 @@ def _is_scalar(x: Any) -> bool:
     return isinstance(x, (str, int, float, bool)) or x is None
 
 
+def _fraction(points: float, max_points: float) -> float | None:
+    return max(0.0, min(1.0, points / max_points)) if max_points else None
+
+
 def exercise_sections(result: GradeResult, plots: dict[str, str]) -> list[ExerciseSection]:
     """One section per exercise, in rubric order; exercises only seen in verdicts or plots come after."""
     sections: dict[str, ExerciseSection] = {}
     for es in result.exercises:
-        frac = es.points / es.max_points if es.max_points else 0.0
         sections[es.exercise] = ExerciseSection(
             id=es.exercise,
-            title=es.title or EXERCISE_TITLES.get(es.exercise, es.exercise),
-            points=fmt_points(es.points),
-            max_points=fmt_points(es.max_points),
-            fraction=max(0.0, min(1.0, frac)),
+            title=display_title(es.exercise, es.title),
+            score=score_text(es.points, es.max_points),
+            fraction=_fraction(es.points, es.max_points),
         )
     for v in result.rules:
         if v.exercise not in sections:
@@ -165,15 +178,14 @@ def exercise_sections(result: GradeResult, plots: dict[str, str]) -> list[Exerci
             mx = sum(x.max_points for x in result.rules if x.exercise == v.exercise)
             sections[v.exercise] = ExerciseSection(
                 id=v.exercise,
-                title=EXERCISE_TITLES.get(v.exercise, v.exercise),
-                points=fmt_points(pts),
-                max_points=fmt_points(mx),
-                fraction=max(0.0, min(1.0, pts / mx)) if mx else 0.0,
+                title=display_title(v.exercise, ""),
+                score=score_text(pts, mx),
+                fraction=_fraction(pts, mx),
             )
         sections[v.exercise].rules.append(rule_row(v))
     for ex, uri in plots.items():
         if ex not in sections:
-            sections[ex] = ExerciseSection(ex, EXERCISE_TITLES.get(ex, ex), "—", "—", 0.0)
+            sections[ex] = ExerciseSection(ex, display_title(ex, ""), "", None)
         sections[ex].plot = uri
     # "general" first: the split and new-model rules matter for every exercise.
     order = ["general", *(k for k in sections if k != "general")]
@@ -205,8 +217,8 @@ def run_rows(runs: list[RunResult]) -> list[dict[str, str]]:
 def reported_rows(result: GradeResult) -> list[dict[str, str]]:
     """Rows of the "reproducido vs. reportado" table from the reported_vs_reproduced rule's evidence.
 
-    Expected evidence values: `reported` and `reproduced` (fractions), optional `label`/`run_id`,
-    `metric` (default val_accuracy), `tolerance`; anything missing is shown as a dash.
+    Evidence values used: `reported` and `reproduced` (fractions in [0, 1]), optional `text` (the saved
+    output line the reported value was read from), `metric`, `label`/`run_id`; missing ones show a dash.
     """
     rows = []
     for v in result.rules:
@@ -220,8 +232,9 @@ def reported_rows(result: GradeResult) -> list[dict[str, str]]:
             diff = f"{100 * (repro - rep):+.1f} pp" if rep is not None and repro is not None else "—"
             rows.append(
                 {
-                    "what": str(vals.get("label") or vals.get("run_id") or "—"),
-                    "metric": str(vals.get("metric", "val_accuracy")),
+                    "what": str(vals.get("label") or vals.get("run_id") or "red final"),
+                    "text": str(vals.get("text") or ""),
+                    "metric": str(vals.get("metric") or "—"),
                     "where": location(ev),
                     "reported": fmt_pct(rep),
                     "reproduced": fmt_pct(repro),
