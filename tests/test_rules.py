@@ -404,3 +404,20 @@ def test_samples_captured_for_real(student, spec, tmp_path):
     for rule, status in spec["rules"].items():
         if rule not in needs_retrain:
             assert v[rule].status == status, (rule, v[rule].message)
+
+
+def test_split_20_with_validation_the_probe_could_not_record():
+    sub, trace = standard()
+    replace_fit(trace, 0, validation_split=0.0)
+    trace.fits[0].other_kwargs["validation_data"] = "<_BatchDataset element_spec=...>"
+    v, _ = run_rules(sub, trace)
+    assert v["split_20"].status == "warn" and "<_BatchDataset" in v["split_20"].message
+    assert v["split_20"].points == -RUBRIC.rules["split_20"].deduction["warn"]
+
+
+def test_empty_and_markdown_only_hand_ins_do_not_crash():
+    for sub in (notebook([]), notebook([("markdown", "# Trabajo 2\\n\\nNo me ha dado tiempo.")])):
+        v, total = run_rules(sub, Trace(student="s", status="ok"), runs=[])
+        assert total == 0.0
+        assert not [x for x in v.values() if "error interno" in x.message]
+        assert all(v[r].status == "fail" for r in ("ex1_activations", "ex2_initializers", "ex3_optimizers"))

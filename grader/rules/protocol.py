@@ -72,6 +72,12 @@ class Split20(BaseRule):
             if abs(share - want) > tol:
                 return ("fail_wrong_fraction", place, f"{share:.0%}", fit_evidence(ctx, fit, share=share))
             return None
+        if "validation_data" in fit.other_kwargs:
+            # Something the probe could not record as arrays (a tf.data pipeline, a generator).
+            shown = fact.get("validation_data") or fit.other_kwargs["validation_data"][:80]
+            if mentions_test(fact.get("validation_data")):
+                return ("fail_test_as_validation", place, shown, fit_evidence(ctx, fit, validation=shown))
+            return ("warn_unverified", place, shown, fit_evidence(ctx, fit))
         if fit.validation_split and fit.validation_split > 0:
             if abs(fit.validation_split - want) > tol:
                 value = f"{fit.validation_split:.0%} (validation_split={fit.validation_split:g})"
