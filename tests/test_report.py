@@ -198,14 +198,15 @@ def batch():
 
 def test_summary_lists_students_histogram_and_rule_counts(batch, tmp_path):
     written = render_report(batch[2], tmp_path, pdf=False).html  # one is enough to prove links resolve
-    path = render_summary(batch, tmp_path, report_links={"ruiz_ana": "otra/ruiz.html"})
+    evil = batch[3].student
+    path = render_summary(batch, tmp_path, report_links={"ruiz_ana": "otra/ruiz.html", evil: "javascript:alert(1)"})
     html = path.read_text(encoding="utf-8")
     page = Page(html)
     text = page.all_text
     assert path == tmp_path / "index.html"
     assert "Resumen de la clase" in text and "Entregas: 4" in text
     hrefs = [a.get("href") for t, a in page.attrs if t == "a"]
-    assert "otra/ruiz.html" in hrefs
+    assert "otra/ruiz.html" in hrefs and not any(h and h.startswith("javascript") for h in hrefs)
     local = [unquote(h) for h in hrefs if h and "/" not in h]  # default links point at render_report's files
     assert sorted(local) == sorted(report_filename(r.student) for r in batch if r.student != "ruiz_ana")
     assert written.name in local

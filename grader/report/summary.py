@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup
 
 from grader.report.render import environment, report_filename
 from grader.report.view import EXERCISE_TITLES, fmt_points, rule_name
 from grader.results import GradeResult
+
+log = logging.getLogger(__name__)
 
 HIST_BINS = 10  # grades are binned on a 0-10 scale whatever the rubric's maximum is
 
@@ -45,6 +48,22 @@ def exercise_columns(results: list[GradeResult]) -> list[str]:
     return order
 
 
+def safe_href(link: str | None, student: str) -> str:
+    """The caller's link if it is relative or http(s); else the default report file name.
+
+    Links are often built from student ids, and an id like "javascript:alert(1)//" must not become a
+    clickable script in the instructor's browser.
+    """
+    default = quote(report_filename(student))
+    if not link:
+        return default
+    scheme = urlsplit(link).scheme.lower()
+    if scheme and scheme not in ("http", "https"):
+        log.warning("summary: ignoring report link with scheme %r for %r", scheme, student)
+        return default
+    return link
+
+
 def grade10(r: GradeResult) -> float:
     return 10 * r.score / r.max_score if r.max_score else 0.0
 
@@ -56,7 +75,7 @@ def student_rows(results: list[GradeResult], links: dict[str, str], columns: lis
         rows.append(
             {
                 "student": r.student,
-                "href": links.get(r.student) or quote(report_filename(r.student)),
+                "href": safe_href(links.get(r.student), r.student),
                 "score": fmt_points(r.score),
                 "max_score": fmt_points(r.max_score),
                 "sort_grade": f"{grade10(r):.4f}",
