@@ -421,3 +421,23 @@ def test_empty_and_markdown_only_hand_ins_do_not_crash():
         assert total == 0.0
         assert not [x for x in v.values() if "error interno" in x.message]
         assert all(v[r].status == "fail" for r in ("ex1_activations", "ex2_initializers", "ex3_optimizers"))
+
+
+def test_a_configuration_whose_cell_crashed_is_read_from_the_code():
+    sub, trace = standard()
+    del trace.fits[7]  # RMSprop: NameError in celda 15 (not imported)
+    trace.errors.append(CellError(cell=14, ename="NameError", evalue="name 'RMSprop' is not defined"))
+    v, _ = run_rules(sub, trace)
+    verdict = v["ex3_optimizers"]
+    assert verdict.status == "warn" and "Según el código (celda 15)" in verdict.message
+    assert 0 < verdict.points < 2.5
+    assert {e.cell for e in verdict.evidence} >= {12, 13, 14}
+    # The student's own run of that cell, saved in the notebook, shows it trained.
+    line = "375/375 - 3s - accuracy: 0.86 - loss: 0.38 - val_accuracy: 0.8612 - val_loss: 0.39"
+    sub = notebook(standard_cells(), outputs={14: [{"output_type": "stream", "name": "stdout", "text": line}]})
+    v, _ = run_rules(sub, trace)
+    assert v["ex3_optimizers"].status == "pass" and "salidas guardadas (celda 15)" in v["ex3_optimizers"].message
+    # Saved training output of the SGD cell says nothing about the RMSprop cell that crashed.
+    sub = notebook(standard_cells(), outputs={12: [{"output_type": "stream", "name": "stdout", "text": line}]})
+    v, _ = run_rules(sub, trace)
+    assert v["ex3_optimizers"].status == "warn"

@@ -45,13 +45,13 @@ def _static_evidence(ctx: RuleContext, facts: list[dict[str, Any]]) -> list[Evid
     return out[:MAX_EVIDENCE]
 
 
-def _used_evidence(ctx: RuleContext, used: list[tuple[str, Any]], static: bool) -> list[Evidence]:
+def _used_evidence(ctx: RuleContext, used: list[tuple[str, Any]]) -> list[Evidence]:
     """One quote per distinct name: a static fact's line or the fit's line."""
     out, seen = [], set()
     for name, src in used:
         if name not in seen:
             seen.add(name)
-            out.append(fact_evidence(ctx, src, name=name) if static else fit_evidence(ctx, src, name=name))
+            out.append(fact_evidence(ctx, src, name=name) if isinstance(src, dict) else fit_evidence(ctx, src, name=name))
     return out[:MAX_EVIDENCE]
 
 
@@ -69,10 +69,18 @@ class _ExerciseRule(BaseRule):
     def use_static(self, ctx: RuleContext, fits: list[FitRecord]) -> bool:
         return not fits and (ctx.execution_incomplete or not ctx.trace.fits)
 
-    def static_status(self, ctx: RuleContext, metrics: tuple[str, ...] = ("val_accuracy", "accuracy")) -> tuple[str, str]:
-        """(status, key) for work seen only in the code: a pass when the exercise's cells kept the
-        training output they printed when the student ran them, else a warn."""
-        cells = {c for c, ex in ctx.cell_exercise.items() if ex == self.exercise}
+    def crashed(self, ctx: RuleContext, kind: str, mention: str) -> list[dict[str, Any]]:
+        """Static facts of this exercise's cells that raised an error: the runs that never happened."""
+        failed = {e.cell for e in ctx.trace.errors}
+        facts = ctx.static_facts(kind, self.exercise) + _mentioned(ctx, mention, self.exercise)
+        return [f for f in facts if f["cell"] in failed and ctx.cell_exercise.get(f["cell"]) == self.exercise]
+
+    def static_status(self, ctx: RuleContext, metrics: tuple[str, ...] = ("val_accuracy", "accuracy"),
+                      cells: set[int] | None = None) -> tuple[str, str]:
+        """(status, key) for work seen only in the code: a pass when the cells (default: all of the
+        exercise's) kept the training output they printed when the student ran them, else a warn."""
+        if cells is None:
+            cells = {c for c, ex in ctx.cell_exercise.items() if ex == self.exercise}
         if any(r["cell"] in cells and r["metric"] in metrics for r in ctx.reported):
             return "pass", "pass_saved"
         return "warn", "warn_static"
@@ -105,6 +113,12 @@ class Ex1Activations(_ExerciseRule):
                 hidden.setdefault(act or "linear", []).append(fit)
         found = {a for a in hidden if a in required}
         if found < set(required):
+            crashed = [f for f in self.crashed(ctx, "activations", "activation") if f["name"] in required]
+            if found | {f["name"] for f in crashed} >= set(required):
+                status, key = self.static_status(ctx, cells={f["cell"] for f in crashed})
+                return self.verdict(ctx, status, key, evidence=_static_evidence(ctx, crashed),
+                                    values={"where": _static_where(ctx, crashed),
+                                            "value": names([_SPANISH.get(a, a) for a in required])})
             return self._missing(ctx, required, found, [fit_evidence(ctx, f) for f in fits[:MAX_EVIDENCE]])
         compared = [f for a in required for f in hidden[a]]
         layers = max(sum(1 for layer in f.model.layers if layer.type == "Dense") for f in compared)
@@ -144,17 +158,21 @@ class Ex2Initializers(_ExerciseRule):
                 used += [(p["default_initializer"], f) for f in ctx.fits("ex1")
                          if set(signature(f)["initializer"]) <= {p["default_initializer"], None}
                          and "relu" in signature(f)["activation"]][:1]
+            crashed = self.crashed(ctx, "initializers", "initializer")
+            used += [(f["name"], f) for f in crashed]
+            static = bool(crashed)
+        crashed_cells = {f["cell"] for _, f in used if isinstance(f, dict)} if fits else None
         groups = {"zeros": set(p["zero_initializers"]), "normal": set(p["normal_initializers"]),
                   "glorot_uniform": {p["default_initializer"]}}
         present = {g for g in p["required"] for name, _ in used if name in groups.get(g, {g})}
         normal_names = sorted({name for name, _ in used if name in groups["normal"]})
-        evidence = _used_evidence(ctx, used, static)
+        evidence = _used_evidence(ctx, used)
         missing = [g for g in p["required"] if g not in present]
         fraction = len(present) / len(p["required"])
         uniform = [src for name, src in used if name == "random_uniform"]
         if "normal" in missing and uniform:
             first = uniform[0]
-            place = where(ctx, first["cell"], first["line"]) if static else fit_where(ctx, first)
+            place = where(ctx, first["cell"], first["line"]) if isinstance(first, dict) else fit_where(ctx, first)
             others = [m for m in missing if m != "normal"]
             missing_text = f"Faltan además: {names([_SPANISH[m] for m in others])}." if others else ""
             return self.verdict(ctx, "fail", "fail_uniform_as_normal", fraction=fraction, evidence=evidence,
@@ -163,9 +181,10 @@ class Ex2Initializers(_ExerciseRule):
             return self.verdict(ctx, "fail", "fail_missing", fraction=fraction, evidence=evidence,
                                 values={"value": names([_SPANISH.get(m, m) for m in missing])})
         if static:
-            status, key = self.static_status(ctx)
+            status, key = self.static_status(ctx, cells=crashed_cells)
+            seen = [f for _, f in used if isinstance(f, dict)]
             return self.verdict(ctx, status, key, evidence=evidence,
-                                values={"where": _static_where(ctx, [f for _, f in used]), "value": names(normal_names)})
+                                values={"where": _static_where(ctx, seen), "value": names(normal_names)})
         return self.verdict(ctx, "pass", values={"value": names(normal_names)}, evidence=evidence)
 
 
@@ -189,9 +208,13 @@ class Ex3Optimizers(_ExerciseRule):
                 # SGD trained in exercises 1-2 is the baseline the adaptive ones are compared with.
                 used += [("SGD", f) for f in ctx.fits("ex2") + ctx.fits("ex1")
                          if signature(f)["optimizer"][0] == "SGD"][:1]
+            crashed = self.crashed(ctx, "optimizers", "optimizer")
+            used += [(f["name"], f) for f in crashed]
+            static = bool(crashed)
+        crashed_cells = {f["cell"] for _, f in used if isinstance(f, dict)} if fits else None
         found = list(dict.fromkeys(name for name, _ in used if name))
         adaptive = [n for n in found if n in p["adaptive"]]
-        evidence = _used_evidence(ctx, used, static)
+        evidence = _used_evidence(ctx, used)
         values = {"value": names(found) or "ninguno", "n_adaptive": len(adaptive), "adaptive": names(adaptive)}
         if "SGD" not in found:
             credit = p["credit_without_sgd"] if len(adaptive) >= p["min_adaptive"] else 0.0
@@ -199,9 +222,9 @@ class Ex3Optimizers(_ExerciseRule):
         if not adaptive:
             return self.verdict(ctx, "fail", "fail_few_adaptive", values=values, evidence=evidence)
         if static and len(adaptive) >= p["min_adaptive"]:
-            status, key = self.static_status(ctx)
+            status, key = self.static_status(ctx, cells=crashed_cells)
             return self.verdict(ctx, status, key, evidence=evidence,
-                                values={**values, "where": _static_where(ctx, [f for _, f in used])})
+                                values={**values, "where": _static_where(ctx, [f for _, f in used if isinstance(f, dict)])})
         if len(adaptive) < p["min_adaptive"]:
             return self.verdict(ctx, "warn", "warn_few_adaptive", values=values, evidence=evidence)
         return self.verdict(ctx, "pass", values=values, evidence=evidence)
