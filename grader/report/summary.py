@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 from markupsafe import Markup
 
 from grader.report.render import environment, report_filename
-from grader.report.view import EXERCISE_TITLES, fmt_points, rule_name
+from grader.report.view import EXERCISE_TITLES, STAGE_WORDS, fmt_points, rule_name
 from grader.results import GradeResult
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def student_rows(results: list[GradeResult], links: dict[str, str], columns: lis
                 ],
                 "problems": [rule_name(v) for v in r.rules if v.status == "fail"],
                 "warnings": sum(1 for v in r.rules if v.status == "warn"),
-                "errors": [f"{e.get('stage', 'error')}: {e.get('code', '')}" for e in r.errors],
+                "errors": [f"{STAGE_WORDS.get(str(e.get('stage')), 'Error')}: {e.get('code') or ''}" for e in r.errors],
             }
         )
     return rows

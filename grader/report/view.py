@@ -28,6 +28,7 @@ RUN_STATUS_WORDS = {
     "budget": "fuera de presupuesto",
     "error": "error",
 }
+STAGE_WORDS = {"load": "Error al cargar", "capture": "Error al ejecutar", "cell": "Error en el código"}
 REPORTED_RULE = "reported_vs_reproduced"
 EXCERPT_MAX_LINES = 12
 EXCERPT_MAX_CHARS = 1500
@@ -277,14 +278,13 @@ def meta_rows(meta: dict[str, Any]) -> list[tuple[str, str]]:
 
 def error_rows(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Load/capture/cell errors, worded for the student."""
-    stage_words = {"load": "Error al cargar", "capture": "Error al ejecutar", "cell": "Error en el código"}
     rows = []
     for e in errors:
         ev = Evidence(cell=e.get("cell"), line=e.get("line"))
         where = location(ev) or str(e.get("file") or "")
         rows.append(
             {
-                "stage": stage_words.get(str(e.get("stage")), str(e.get("stage") or "error")),
+                "stage": STAGE_WORDS.get(str(e.get("stage")), str(e.get("stage") or "error")),
                 "code": str(e.get("code") or ""),
                 "message": str(e.get("message") or ""),
                 "where": where,
