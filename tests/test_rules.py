@@ -225,6 +225,11 @@ def test_hygiene_rules():
     assert v["cells_run"].status == "fail" and "celda 7, línea 1 (SyntaxError: invalid syntax)" in v["cells_run"].message
     assert v["execution_order"].status == "warn" and "celda 5" in v["execution_order"].message
     assert v["outputs_saved"].status == "pass"
+    cells[6] = ("code", "### Análisis\n" + cells[5][1])  # the ex1 analysis pasted into a code cell
+    cells[5] = ("markdown", "Gráficas.")
+    trace.static = {}  # facts of this new notebook
+    v, _ = run_rules(notebook(cells), trace, runs=[])
+    assert v["code_parses"].status == "fail" and v["analysis_written"].status == "pass"
     empty = notebook(standard_cells(), saved=False)
     v, _ = run_rules(empty, standard_trace())
     assert v["outputs_saved"].status == "fail" and v["outputs_saved"].points == -0.5

@@ -93,10 +93,14 @@ class AnalysisWritten(BaseRule):
         """Analysis text and its cells per exercise."""
         out: dict[str, tuple[list[str], list[int]]] = {ex: ([], []) for ex in EXERCISES}
         seen_code: set[str] = set()
+        # Prose pasted into a code cell is still the student's analysis (code_parses deducts for the cell).
+        prose_cells = {e["cell"] for e in ctx.static.get("syntax_errors", [])}
         for cell in ctx.submission.cells:
             ex = ctx.cell_exercise.get(cell.index)
             is_py = cell.origin.file.lower().endswith(".py")
-            if cell.cell_type == "code":
+            if cell.cell_type == "code" and cell.index in prose_cells and not is_py:
+                text = markdown_prose(cell)
+            elif cell.cell_type == "code":
                 if ex:
                     seen_code.add(ex)
                 text = comments_and_docstrings(cell.source) if is_py else ""
