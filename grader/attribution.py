@@ -324,7 +324,7 @@ def _place(sub: Submission, cell: int | None, line: int | None) -> str:
         return "celda desconocida"
     origin = sub.cells[cell].origin
     if origin.file.lower().endswith(".py"):
-        return f"{origin.file}, línea {origin.line + (line or 1) - 1}"
+        return f"línea {origin.line + (line or 1) - 1} de {origin.file}"
     return f"celda {cell + 1}"
 
 

@@ -163,14 +163,14 @@ class BaseRule:
 
 
 def where(ctx: RuleContext, cell: int | None, line: int | None = None) -> str:
-    """'celda 7, línea 3' (1-based), or 'ej1.py, línea 12' for a .py hand-in."""
+    """'celda 7, línea 3' (1-based), or 'línea 12 de ej1.py' for a .py hand-in."""
     sub = ctx.submission
     if cell is None or not 0 <= cell < len(sub.cells):
         return "celda desconocida"
     origin = sub.cells[cell].origin
     if origin.file.lower().endswith(".py"):
         file_line = origin.line + (line or 1) - 1
-        return f"{origin.file}, línea {file_line}"
+        return f"línea {file_line} de {origin.file}"
     template = ctx.rubric.messages.get("where", "celda {cell}, línea {line}")
     if line is None:
         return f"celda {cell + 1}"
