@@ -11,7 +11,6 @@ Plots are drawn with matplotlib from those numbers, so the notebooks look like s
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 
 import matplotlib
@@ -214,7 +213,3 @@ def wrong_assignment_notebook() -> nbformat.NotebookNode:
     }
     return _notebook(WRONG_CELLS, _wrong_outputs, metadata)
 
-
-def stable_digest(nb: nbformat.NotebookNode) -> str:
-    """Short digest of a notebook's text, used to check that regeneration is byte-stable."""
-    return hashlib.sha256(nbformat.writes(nb).encode()).hexdigest()[:12]
