@@ -25,7 +25,7 @@ Ejercicio 3 (optimizadores): SGD con lr=0.01 es el más lento; Adam y RMSprop co
 rápido porque adaptan el paso de cada parámetro. Me quedo con Adam.
 
 Ejercicio 4.1 (red final): 512-256 neuronas ReLU con Dropout 0.2 para evitar el sobreajuste, Adam,
-batch 64 y EarlyStopping sobre val_loss (paciencia 4, restore_best_weights=True). Llega a
+batch 64 y EarlyStopping sobre val_loss (paciencia 5, restore_best_weights=True). Llega a
 una accuracy de validación de alrededor del 89%.
 
 Pregunta 4.2: evalúo el modelo final en test UNA sola vez al final del script. La accuracy en test
@@ -119,7 +119,7 @@ modelo_final = Sequential([
 ])
 modelo_final.compile(optimizer=Adam(learning_rate=0.001),
                      loss='sparse_categorical_crossentropy', metrics=['accuracy'])
-parada = EarlyStopping(monitor='val_loss', patience=4, restore_best_weights=True)
+parada = EarlyStopping(monitor='val_loss', patience=5, restore_best_weights=True)
 history_final = modelo_final.fit(x_train, y_train, epochs=20, batch_size=64,
                                  validation_split=0.2, callbacks=[parada], verbose=2)
 mejor = int(np.argmin(history_final.history['val_loss']))

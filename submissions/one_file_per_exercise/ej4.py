@@ -21,7 +21,7 @@ modelo = Sequential([
 ])
 modelo.compile(optimizer=Adam(learning_rate=0.001), loss='sparse_categorical_crossentropy',
                metrics=['accuracy'])
-parada = EarlyStopping(monitor='val_loss', patience=4, restore_best_weights=True)
+parada = EarlyStopping(monitor='val_loss', patience=5, restore_best_weights=True)
 history = modelo.fit(x_train, y_train, epochs=20, batch_size=64, validation_split=0.2,
                      callbacks=[parada], verbose=2)
 mejor = int(np.argmin(history.history['val_loss']))
