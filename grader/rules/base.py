@@ -194,9 +194,18 @@ def evidence_at(ctx: RuleContext, cell: int | None, line: int | None, end_line: 
 
 
 def fit_evidence(ctx: RuleContext, fit: FitRecord, **values: Any) -> Evidence:
+    """The line that ran the fit; when the fit call itself sits in a helper function (entrenar()),
+    that call is quoted too."""
     loc = fit.location
     line = loc.line or _static_fit_line(ctx, loc.cell)
-    return evidence_at(ctx, loc.cell, line, None, fit_index=fit.index, model_id=fit.model_id, **values)
+    # The whole call when it spans several lines: fit(x, y,\n epochs=..., validation_split=...).
+    end = next((f["end_line"] for f in ctx.static.get("fits", []) if f["cell"] == loc.cell and f["line"] == line), None)
+    ev = evidence_at(ctx, loc.cell, line, end, fit_index=fit.index, model_id=fit.model_id, **values)
+    helper = static_fit_at(ctx, None, loc.function) if loc.function else None
+    if helper and helper["cell"] != loc.cell:
+        inner = excerpt(ctx.submission, helper["cell"], helper["line"], helper["end_line"])
+        ev.excerpt = f"{ev.excerpt}\n# {loc.function}() — {where(ctx, helper['cell'], helper['line'])}:\n{inner}"
+    return ev
 
 
 def fact_evidence(ctx: RuleContext, fact: dict[str, Any], **values: Any) -> Evidence:
@@ -207,9 +216,13 @@ def fit_where(ctx: RuleContext, fit: FitRecord) -> str:
     return where(ctx, fit.location.cell, fit.location.line or _static_fit_line(ctx, fit.location.cell))
 
 
-def static_fit_at(ctx: RuleContext, cell: int | None) -> dict[str, Any] | None:
-    """The static fact of the fit call in a cell (the first one), to quote its source."""
-    return next((f for f in ctx.static.get("fits", []) if f.get("cell") == cell), None)
+def static_fit_at(ctx: RuleContext, cell: int | None, function: str | None = None) -> dict[str, Any] | None:
+    """The static fact of the fit call in a cell (the first one), else the one inside `function`."""
+    fits = ctx.static.get("fits", [])
+    found = next((f for f in fits if cell is not None and f.get("cell") == cell), None)
+    if found is None and function:
+        found = next((f for f in fits if f.get("function") == function), None)
+    return found
 
 
 def _static_fit_line(ctx: RuleContext, cell: int | None) -> int | None:

@@ -58,11 +58,11 @@ class Split20(BaseRule):
 
     def _fit_problem(self, ctx: RuleContext, fit: FitRecord, want: float, tol: float) -> tuple | None:
         place = fit_where(ctx, fit)
-        fact = static_fit_at(ctx, fit.location.cell) or {}
+        fact = static_fit_at(ctx, fit.location.cell, fit.location.function) or {}
         if fit.validation_data:
             x_val = fit.validation_data[0]
             if touches_test(x_val):
-                shown = fact.get("validation_data") or "x_test, y_test"
+                shown = fact.get("validation_data") or "(x_test, y_test)"
                 return ("fail_test_as_validation", place, shown, fit_evidence(ctx, fit, validation=shown))
             n_val, n_train = _train_rows(x_val), _train_rows(fit.x)
             if n_val is None or n_train is None:
@@ -168,12 +168,16 @@ class NoTestTuning(BaseRule):
             if touches_test(fit.x):
                 rows = fit.x.rows.get("test") if fit.x and fit.x.rows else fit.x.shape[0]  # type: ignore[union-attr]
                 return "fail_test_in_training", {"where": fit_where(ctx, fit), "value": rows}, [fit_evidence(ctx, fit)]
-        for fit in ctx.trace.fits:
-            if fit.validation_data and touches_test(fit.validation_data[0]):
-                selecting = [cb.class_name for cb in fit.callbacks if cb.class_name in _SELECTING_CALLBACKS]
-                key = "fail_test_monitored" if selecting else "fail_test_as_validation"
-                value = selecting[0] if selecting else "validation_data"
-                return key, {"where": fit_where(ctx, fit), "value": value}, [fit_evidence(ctx, fit)]
+        on_test = [f for f in ctx.trace.fits if f.validation_data and touches_test(f.validation_data[0])]
+        # A callback choosing epochs or weights on the test set is the worse of the two: report it first.
+        monitored = [(f, cb.class_name) for f in on_test for cb in f.callbacks if cb.class_name in _SELECTING_CALLBACKS]
+        if monitored:
+            fit, name = monitored[0]
+            return "fail_test_monitored", {"where": fit_where(ctx, fit), "value": name}, [fit_evidence(ctx, fit)]
+        if on_test:
+            evidence = [fit_evidence(ctx, f) for f in on_test[:MAX_EVIDENCE]]
+            return ("fail_test_as_validation", {"where": fit_where(ctx, on_test[0]), "value": "validation_data"},
+                    evidence)
         final = ctx.attribution.final_model_id
         tested = ctx.test_evals()
         others = [e for e in tested if e.model_id != final]
