@@ -446,3 +446,20 @@ def test_a_configuration_whose_cell_crashed_is_read_from_the_code():
     sub = notebook(standard_cells(), outputs={12: [{"output_type": "stream", "name": "stdout", "text": line}]})
     v, _ = run_rules(sub, trace)
     assert v["ex3_optimizers"].status == "warn"
+
+
+def test_fits_inside_a_helper_function_quote_the_helper():
+    cells = [("code", "from keras.datasets import fashion_mnist\n"
+                      "(x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()"),
+             ("code", "def entrenar(modelo):\n    modelo.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
+                      "    return modelo.fit(x_train, y_train, epochs=3,\n"
+                      "                      validation_data=(x_test, y_test))"),
+             ("code", "h = entrenar(crear_modelo('sigmoid'))")]
+    fit = make_fit(0, 1, cell=2, line=1, validation_split=0.0, validation_data=[ref("test", 10_000)] * 2)
+    fit.location.function = "entrenar"
+    v, _ = run_rules(notebook(cells), make_trace([fit]), runs=[])
+    verdict = v["split_20"]
+    assert verdict.status == "fail" and "`validation_data=(x_test, y_test)`" in verdict.message
+    assert verdict.evidence[0].excerpt.splitlines()[0] == "h = entrenar(crear_modelo('sigmoid'))"
+    assert "celda 2, línea 3" in verdict.evidence[0].excerpt
+    assert "validation_data=(x_test, y_test))" in verdict.evidence[0].excerpt
