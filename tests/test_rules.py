@@ -463,3 +463,18 @@ def test_fits_inside_a_helper_function_quote_the_helper():
     assert verdict.evidence[0].excerpt.splitlines()[0] == "h = entrenar(crear_modelo('sigmoid'))"
     assert "celda 2, línea 3" in verdict.evidence[0].excerpt
     assert "validation_data=(x_test, y_test))" in verdict.evidence[0].excerpt
+
+
+def test_images_present_in_both_splits_are_not_test_leakage():
+    sub, trace = standard()
+    real_train = {"train": 59_990, "both": 10, "other": 0, "total": 60_000}
+    for fit in trace.fits:
+        fit.x = ref("x", 60_000, rows=real_train)
+    replace_fit(trace, 0, validation_split=0.0, x=ref("x", 48_000, rows={"train": 47_992, "both": 8}),
+                validation_data=[ref("v", 12_000, rows={"train": 11_998, "both": 2})] * 2)
+    v, _ = run_rules(sub, trace)
+    assert v["split_20"].status == "pass" and v["no_test_tuning"].status == "pass"
+    trace.evals = [test_eval(FINAL_ID, cell=18)]
+    trace.evals[0].x.rows = {"test": 9_990, "both": 10, "other": 0, "total": 10_000}
+    v, _ = run_rules(sub, trace)
+    assert v["ex42_test_evaluation"].status == "pass"

@@ -108,7 +108,8 @@ def _train_rows(ref: Any) -> int | None:
     if ref is None:
         return None
     if ref.rows is not None:
-        return ref.rows.get("train", 0)
+        # "both": images that Fashion-MNIST has in train and test alike; in an x_train slice they are train rows.
+        return ref.rows.get("train", 0) + ref.rows.get("both", 0)
     return ref.shape[0] if ref.shape else None
 
 
