@@ -28,6 +28,8 @@ from typing import Any
 from grader.submissions import Cell, Submission
 
 STATIC_VERSION = 1
+_FACT_LISTS = ("syntax_errors", "imports", "fits", "evals", "compiles", "models", "layers", "initializers",
+               "optimizers", "activations", "regularization", "train_slices", "mentions", "magics")
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 
 LAYER_TYPES = {
@@ -93,22 +95,9 @@ def analyze(sub: Submission) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "version": STATIC_VERSION,
         "code_cells": 0,
-        "syntax_errors": [],
-        "imports": [],
-        "fits": [],
-        "evals": [],
-        "compiles": [],
-        "models": [],
-        "layers": [],
-        "initializers": [],
-        "optimizers": [],
-        "activations": [],
-        "regularization": [],
-        "train_slices": [],
-        "mentions": [],
-        "magics": [],
         "uses_fashion_mnist": False,
         "uses_keras": False,
+        **{kind: [] for kind in _FACT_LISTS},
     }
     for cell in sub.code_cells:
         facts["code_cells"] += 1
@@ -116,7 +105,7 @@ def analyze(sub: Submission) -> dict[str, Any]:
         facts["magics"] += [{"cell": cell.index, "line": n, "text": t} for n, t in magics]
         if source is None:
             continue
-        if re.search(r"fashion[_ ]?mnist", cell.source, re.IGNORECASE):
+        if re.search(r"fashion[-_ ]?mnist", cell.source, re.IGNORECASE):
             facts["uses_fashion_mnist"] = True
         try:
             tree = ast.parse(source)
