@@ -59,7 +59,7 @@ class FinalValAccuracy(BaseRule):
         val, test = _val(run), run.test_accuracy
         values = {
             "val": pct(val), "test": pct(test), "full_at": pct(p["full_at"]), "partial_from": pct(p["partial_from"]),
-            "gap": "—" if test is None else f"{(val - test) * 100:.1f} puntos",
+            "gap": "—" if test is None else f"{(val - test) * 100:.1f} puntos porcentuales",
             "note": reasons["quick"].format(epochs=run.epochs_requested) if shortened(run, fit) else "",
         }
         for ev in evidence:
