@@ -90,6 +90,8 @@ def test_report_header_grade_rules_and_locations(full):
     # Evidence cell 11 (0-based) is shown as "celda 12"; the excerpt sits in a <pre>.
     assert "En celda 12, línea 2:" in text
     assert any("validation_data=(x_test, y_test)" in p for p in page.pre)
+    assert "validation = x_test" in text and "rows_test = 10000" in text  # evidence values worth showing
+    assert "text = val_accuracy" not in text  # ...but not the saved line twice
 
 
 def test_report_tables_facts_and_errors(full):
@@ -97,7 +99,7 @@ def test_report_tables_facts_and_errors(full):
     text = page.all_text
     assert "Entrenamientos reproducidos por el corrector" in text
     assert "fuera de presupuesto: over the epoch budget" in text  # a not-ok run says why
-    assert "final (final) 20/20 89.7 % 89.7 % 89.1 % no ok" in text  # test accuracy only for the final run
+    assert "ex4 final 20/20 89.7 % 89.7 % 89.1 % no ok" in text  # test accuracy only for the final run
     assert "Reproducido vs. reportado" in text and "93.1 % 89.7 % -3.4 pp" in text
     assert "Semilla 20251" in text and "keras 3.15.1" in text and "total 164.1" in text
     assert "Problemas al cargar o ejecutar la entrega" in text

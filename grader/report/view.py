@@ -44,6 +44,7 @@ _META_LABELS = {
     "versions": "Versiones",
     "timings": "Tiempos (s)",
 }
+_HIDDEN_VALUES = {"fit_index", "model_id", "run_id"}  # the grader's bookkeeping, meaningless to students
 _META_HIDDEN = {"rubric_digest", "submission_digest"}  # long hashes help machines, not readers
 
 
@@ -139,7 +140,7 @@ def rule_row(v: Verdict) -> RuleRow:
         EvidenceRow(
             where=location(ev),
             excerpt=short_excerpt(ev.excerpt) if ev.excerpt else "",
-            values=[(str(k), _scalar(x)) for k, x in list(ev.values.items())[:6] if _is_scalar(x)],
+            values=[(str(k), _scalar(x)) for k, x in ev.values.items() if _shown_value(k, x, ev)][:6],
         )
         for ev in v.evidence
     ]
@@ -155,8 +156,12 @@ def rule_row(v: Verdict) -> RuleRow:
     )
 
 
-def _is_scalar(x: Any) -> bool:
-    return isinstance(x, (str, int, float, bool)) or x is None
+def _shown_value(key: str, value: Any, ev: Evidence) -> bool:
+    """Evidence values worth a student's attention: scalars, not internal ids, not the excerpt again."""
+    if key in _HIDDEN_VALUES or not (isinstance(value, (str, int, float, bool)) or value is None):
+        return False
+    # A long string already quoted in the excerpt (the saved output line) would only repeat it.
+    return not (isinstance(value, str) and len(value) >= 20 and value.strip() in ev.excerpt)
 
 
 def _fraction(points: float, max_points: float) -> float | None:
@@ -193,6 +198,11 @@ def exercise_sections(result: GradeResult, plots: dict[str, str]) -> list[Exerci
     return [sections[k] for k in order if k in sections]
 
 
+def _run_label(r: RunResult) -> str:
+    label = r.label or r.run_id
+    return f"{label} (final)" if r.is_final and "final" not in label.lower() else label
+
+
 def run_rows(runs: list[RunResult]) -> list[dict[str, str]]:
     rows = []
     for r in runs:
@@ -202,7 +212,7 @@ def run_rows(runs: list[RunResult]) -> list[dict[str, str]]:
         rows.append(
             {
                 "exercise": r.exercise or "—",
-                "label": (r.label or r.run_id) + (" (final)" if r.is_final else ""),
+                "label": _run_label(r),
                 "epochs": f"{r.epochs_run}/{r.epochs_requested}" if r.epochs_requested else str(r.epochs_run),
                 "best_val": fmt_pct(r.best_val_accuracy),
                 "last_val": fmt_pct(r.last_val_accuracy),
