@@ -278,3 +278,12 @@ def test_report_filenames_stay_inside_and_do_not_collide():
     for hostile in ("../../etc/passwd", "a/b", "..", "", "\\x00"):
         name = report_filename(hostile)
         assert "/" not in name and not name.startswith(".") and name.endswith(".html")
+
+
+def test_pdf_failure_keeps_the_html(tmp_path):
+    result = sample_result()
+    result.runs = []
+    (tmp_path / "garcia_lopez_maria.pdf").mkdir()  # something in the way of the PDF
+    files = render_report(result, tmp_path, pdf=True)
+    assert files.html.is_file() and files.pdf is None and files.pdf_pages is None
+    assert files.pdf_error and "IsADirectoryError" in files.pdf_error

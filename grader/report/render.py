@@ -30,6 +30,7 @@ class ReportFiles:
     html: Path
     pdf: Path | None = None
     pdf_pages: int | None = None  # as laid out by WeasyPrint (tests compare it with the PDF on disk)
+    pdf_error: str | None = None  # why no PDF was written although one was asked for
 
 
 @functools.lru_cache(maxsize=8)
@@ -79,8 +80,13 @@ def render_report(
     html_path.write_text(template.render(report_context(result, plots, pdf=False)), encoding="utf-8")
     files = ReportFiles(html=html_path)
     if pdf:
-        files.pdf = html_path.with_suffix(".pdf")
-        files.pdf_pages = write_pdf(template.render(report_context(result, plots, pdf=True)), files.pdf)
+        target = html_path.with_suffix(".pdf")
+        try:
+            files.pdf_pages = write_pdf(template.render(report_context(result, plots, pdf=True)), target)
+            files.pdf = target
+        except Exception as exc:  # noqa: BLE001 -- the HTML report stands; a PDF problem must not lose it
+            log.error("PDF report for %s failed: %s", result.student, exc)
+            files.pdf_error = f"{type(exc).__name__}: {exc}"
     return files
 
 
