@@ -208,3 +208,15 @@ def test_prose_sample_has_a_syntax_error(name, cell_text):
     sub = sample(name)
     errors = analyze(sub)["syntax_errors"]
     assert len(errors) == 1 and cell_text in sub.cells[errors[0]["cell"]].source
+
+
+def test_hostile_code_never_crashes_the_analysis():
+    facts = facts_of("x = " + "+".join(["1"] * 50_000), "y = 1\x00", "model.fit(" + "f(" * 150 + ")" * 151,
+                     "s = 'a\u2028b'\nmodel.fit(x_train, y_train, validation_split=0.2)  # ünïcode\f",
+                     "")
+    assert [u["cell"] for u in facts["unanalyzed"]] == [0]
+    assert [e["cell"] for e in facts["syntax_errors"]] == [1]
+    assert facts["fits"][0]["cell"] == 2
+    last = facts["fits"][-1]
+    assert (last["cell"], last["line"], last["x"], last["validation_split"]) == (3, 2, "x_train", 0.2)
+    json.dumps(facts)

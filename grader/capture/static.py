@@ -28,8 +28,9 @@ from typing import Any
 from grader.submissions import Cell, Submission
 
 STATIC_VERSION = 1
+_MAX_FACTS = 5000  # per kind
 _FACT_LISTS = ("syntax_errors", "imports", "fits", "evals", "compiles", "models", "layers", "initializers",
-               "optimizers", "activations", "regularization", "train_slices", "mentions", "magics")
+               "optimizers", "activations", "regularization", "train_slices", "mentions", "magics", "unanalyzed")
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 
 LAYER_TYPES = {
@@ -109,19 +110,32 @@ def analyze(sub: Submission) -> dict[str, Any]:
             facts["uses_fashion_mnist"] = True
         try:
             tree = ast.parse(source)
-        except SyntaxError as exc:
+        except (SyntaxError, ValueError) as exc:  # ValueError: null bytes (Python < 3.12)
+            line = getattr(exc, "lineno", None) or 1
+            msg = getattr(exc, "msg", None) or str(exc)
             facts["syntax_errors"].append(
-                {"cell": cell.index, "line": exc.lineno or 1, "msg": exc.msg, "text": (exc.text or "").strip()[:200]}
+                {"cell": cell.index, "line": line, "msg": msg, "text": (getattr(exc, "text", "") or "").strip()[:200]}
             )
             continue
-        _CellVisitor(cell, source, facts).visit(tree)
+        except (RecursionError, MemoryError):
+            facts["unanalyzed"].append({"cell": cell.index, "reason": "too deeply nested to parse"})
+            continue
+        try:
+            _CellVisitor(cell, source, facts, tree).visit(tree)
+        except RecursionError:
+            # Valid but absurdly nested code: keep what was found before the depth ran out.
+            facts["unanalyzed"].append({"cell": cell.index, "reason": "too deeply nested to analyse"})
     facts["uses_keras"] = facts["uses_keras"] or bool(facts["fits"] and facts["models"])
+    for kind in _FACT_LISTS:  # a generated 100k-layer cell must not bloat the trace
+        if len(facts[kind]) > _MAX_FACTS:
+            facts.setdefault("truncated", {})[kind] = len(facts[kind])
+            del facts[kind][_MAX_FACTS:]
     return facts
 
 
 def strip_magics(source: str) -> tuple[str | None, list[tuple[int, str]]]:
     """Blank out IPython magics and shell lines, keeping line numbers; None for non-Python cells."""
-    lines = source.splitlines()
+    lines = re.split(r"\r\n|\r|\n", source)  # Python's own line breaks only (not \f, \u2028, ...)
     found: list[tuple[int, str]] = []
     first = lines[0].strip() if lines else ""
     if first.startswith("%%"):
@@ -141,14 +155,14 @@ def strip_magics(source: str) -> tuple[str | None, list[tuple[int, str]]]:
 
 
 class _CellVisitor(ast.NodeVisitor):
-    def __init__(self, cell: Cell, source: str, facts: dict[str, Any]):
+    def __init__(self, cell: Cell, source: str, facts: dict[str, Any], tree: ast.AST):
         self.cell = cell
         self.source = source
+        self.lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", source)
         self.facts = facts
         self.functions: list[str] = []
         self.targets: dict[int, str] = {}  # id(call node) -> assigned name
         # String constants of the cell: a loop `for act in ["sigmoid", "relu"]` feeding activation=act.
-        tree = ast.parse(source)
         # Only constants inside list/tuple/set/dict literals: those are the "configurations to try".
         self.constants = sorted({
             (n.value, n.lineno)
@@ -162,8 +176,23 @@ class _CellVisitor(ast.NodeVisitor):
     def seg(self, node: ast.AST | None) -> str | None:
         if node is None:
             return None
-        text = ast.get_source_segment(self.source, node)
+        text = self._segment(node)
         return text if text is not None else ast.unparse(node)
+
+    def _segment(self, node: ast.AST) -> str | None:
+        """ast.get_source_segment without re-splitting the cell on every call (col offsets are UTF-8)."""
+        try:
+            first, last = node.lineno - 1, node.end_lineno - 1  # type: ignore[attr-defined,operator]
+            start, end = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+        except AttributeError:
+            return None
+        if last is None or end is None or not 0 <= first <= last < len(self.lines):
+            return None
+        if first == last:
+            return self.lines[first].encode()[start:end].decode(errors="replace")
+        head = self.lines[first].encode()[start:].decode(errors="replace")
+        tail = self.lines[last].encode()[:end].decode(errors="replace")
+        return head + "".join(self.lines[first + 1:last]) + tail
 
     def fact(self, node: ast.AST, **values: Any) -> dict[str, Any]:
         out = {"cell": self.cell.index, "line": node.lineno, "end_line": getattr(node, "end_lineno", node.lineno)}
@@ -408,8 +437,12 @@ _EVAL_LIST = re.compile(r"^\s*\[\s*([-\d.eE]+)\s*,\s*([-\d.eE]+)\s*\]\s*$")
 _MAX_PER_CELL = 400
 
 
+_MAX_OUTPUT_CHARS = 2_000_000  # per cell: the tail, where the last epochs and results are
+
+
 def output_text(cell: Cell) -> str:
-    """The saved text outputs of a cell (streams, text/plain results and error values), joined."""
+    """The saved text outputs of a cell (streams and text/plain results), joined; at most the last
+    _MAX_OUTPUT_CHARS characters."""
     parts = []
     for out in cell.outputs:
         if not isinstance(out, dict):
@@ -421,7 +454,7 @@ def output_text(cell: Cell) -> str:
             text = "".join(str(t) for t in text)
         if isinstance(text, str):
             parts.append(text)
-    return "\n".join(parts)
+    return "\n".join(parts)[-_MAX_OUTPUT_CHARS:]
 
 
 def reported_metrics(sub: Submission) -> list[dict[str, Any]]:
