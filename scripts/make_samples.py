@@ -7,8 +7,8 @@
 The samples imitate real student work for "Trabajo 2" (Fashion-MNIST): Spanish prose, the course
 template's structure and plot helpers, and one typical mistake each (named by the file name).
 Notebooks listed in EXECUTED get their outputs from a real nbclient run with the real Keras; without
---execute an existing executed notebook is kept when its cell sources are unchanged, and otherwise it
-is rewritten WITHOUT outputs and reported as stale. The 2019 notebook and the wrong-assignment notebook
+--execute an existing executed notebook is kept when its code cells are unchanged (markdown edits are
+applied in place), and otherwise it is rewritten WITHOUT outputs and reported as stale. The 2019 notebook and the wrong-assignment notebook
 cannot run here (Keras 2 API, CIFAR-10 offline), so scripts/sample_handwritten.py writes their
 outputs by hand: plausible numbers (close to real runs of the same configs), plots drawn with matplotlib.
 
@@ -69,6 +69,11 @@ def sources_of(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source) for c in nb.cells]
 
 
+def code_of(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """Cell kinds in order, with the source of code cells only."""
+    return [(c.cell_type, c.source if c.cell_type == "code" else "") for c in nb.cells]
+
+
 def execute(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     """Run the notebook top to bottom in a real kernel, going on past errors like a student
     who runs cell after cell (so a broken cell keeps its traceback and later cells their outputs)."""
@@ -105,6 +110,13 @@ def write_executed_sample(name: str, nb: nbformat.NotebookNode, run: bool) -> No
         old = nbformat.read(path, as_version=4)
         if sources_of(old) == sources_of(nb):
             print(f"  kept {path.name} (sources unchanged, real outputs kept)")
+            return
+        if code_of(old) == code_of(nb):
+            # Only prose changed: the saved outputs are still those of this code, keep them.
+            for old_cell, new_cell in zip(old.cells, nb.cells):
+                old_cell.source = new_cell.source
+            write_notebook(path, old)
+            print(f"  updated markdown of {path.name} (code unchanged, real outputs kept)")
             return
     write_notebook(path, nb)
     print(f"  WROTE {path.name} WITHOUT outputs: stale, run with --execute --only {name}")

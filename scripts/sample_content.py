@@ -335,7 +335,7 @@ def _refits_same_model(cells: Cells) -> Cells:
                   "history_rms = entrenar(modelo,")
     return _replace_cell(cells, EX3_ANALYSIS, ("md", """### Análisis del ejercicio 3
 
-SGD es el más lento de los tres: empieza con una accuracy de validación baja y va subiendo poco a poco. Adam ya desde la primera época está por encima de lo que SGD consigue al final, y RMSprop es el que mejor resultado da de todos, con la pérdida de validación más baja desde el principio. Los optimizadores adaptativos tienen una **velocidad de convergencia** mucho mayor porque ajustan el paso de cada parámetro. Para la red final uso Adam, que es el más habitual y da resultados casi iguales a RMSprop."""))
+SGD es el más lento de los tres: empieza con una accuracy de validación baja y va subiendo poco a poco. Adam ya desde la primera época está por encima de lo que SGD consigue al final, y RMSprop es el que converge más rápido de todos: desde su primera época tiene la accuracy de validación más alta y la pérdida de validación más baja de los tres, aunque al final Adam lo alcanza. Los optimizadores adaptativos tienen una **velocidad de convergencia** mucho mayor porque ajustan el paso de cada parámetro. Para la red final uso Adam, que es el más habitual y da resultados casi iguales a RMSprop."""))
 
 
 def _no_saved_outputs(cells: Cells) -> Cells:
