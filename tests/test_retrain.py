@@ -261,3 +261,31 @@ def test_run_results_are_plain_json(data, arrays):
     x, y = train_rows(data, 1000)
     (run,) = retrain_trace(trace_of(make_fit(arrays, x, y)), arrays, final_model_id=1, data=data)
     assert json.loads(json.dumps(dataclasses.asdict(run)))["history"] == run.history
+
+
+def test_fast_trainer_is_model_fit_math(data):
+    """Without shuffling, FastTrainer reproduces model.fit step for step: same batches (a partial
+    last one included), Adam state, L2 loss, BatchNormalization statistics, even Dropout's masks."""
+    from grader.retrain import _configure_tensorflow
+    from grader.retrain_trainer import FastTrainer
+
+    _configure_tensorflow()
+    x, y = train_rows(data)
+
+    def build():
+        keras.utils.set_random_seed(5)
+        model = keras.Sequential([
+            keras.Input((28, 28)), keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu", kernel_regularizer=keras.regularizers.L2(1e-3)),
+            keras.layers.BatchNormalization(), keras.layers.Dropout(0.3), keras.layers.Dense(10, activation="softmax")])
+        model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    train, val = (x[:2400], y[:2400]), (x[2400:], y[2400:])
+    fit = build().fit(*train, batch_size=64, epochs=2, validation_data=val, shuffle=False, verbose=0).history
+    fast, _ = FastTrainer(build(), 64).fit(train, val, epochs=2, shuffle=False, callbacks=[],
+                                           rng=np.random.default_rng(0))
+    assert fast["loss"] == pytest.approx(fit["loss"], rel=1e-6)
+    assert fast["accuracy"] == pytest.approx(fit["accuracy"], abs=1e-6)
+    assert fast["val_loss"] == pytest.approx(fit["val_loss"], rel=1e-5)  # larger eval batches only
+    assert fast["val_accuracy"] == pytest.approx(fit["val_accuracy"], abs=1e-6)
