@@ -20,6 +20,7 @@ from grader.report import render_plots, render_report, render_summary, report_fi
 from grader.report.exports import CSV_COLUMNS
 from grader.report.plots import _acc_curves
 from grader.report.sample import HOSTILE, broken_result, sample_result
+from grader.report.view import meta_rows
 from grader.results import Evidence
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -104,6 +105,11 @@ def test_report_tables_facts_and_errors(full):
     assert "Semilla 20251" in text and "keras 3.15.1" in text and "total 164.1" in text
     assert "Problemas al cargar o ejecutar la entrega" in text
     assert "Error en el código, celda 10, línea 1:" in text and "NameError" in text
+
+
+def test_timings_total_not_added_twice():
+    rows = dict(meta_rows({"timings": {"capture_s": 21.29, "retrain_s": 236.9, "total_s": 260.2}}))
+    assert rows["Tiempos (s)"] == "capture_s 21.29, retrain_s 236.9, total_s 260.2"
 
 
 def test_report_is_self_contained_with_valid_pngs(full):

@@ -272,7 +272,7 @@ def meta_rows(meta: dict[str, Any]) -> list[tuple[str, str]]:
         if k in _META_HIDDEN:
             continue
         value = meta[k]
-        if k == "timings" and isinstance(value, dict) and value:
+        if k == "timings" and isinstance(value, dict) and value and not any("total" in t for t in value):
             numbers = [x for x in value.values() if isinstance(x, (int, float))]
             value = {**value, "total": round(sum(numbers), 2)}
         if isinstance(value, dict):
