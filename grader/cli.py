@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -68,8 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def quiet_tensorflow() -> None:
+    """TensorFlow's C++ start-up banner and retracing warnings are noise for graders' users."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_tensorflow()
     signal.signal(signal.SIGTERM, _interrupt)  # a killed batch stops like Ctrl-C: children reaped
     try:
         return COMMANDS[args.command](args)

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from grader.cli import quiet_tensorflow
 from grader.pipeline import GradeOptions, grade_submission
 from grader.retrain import Budget
 from grader.submissions import load_submission
@@ -36,6 +37,7 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str]) -> int:
     _die_with_parent()
+    quiet_tensorflow()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     sub = load_submission(Path(job["submission"]), student=job["student"])
     result = grade_submission(sub, options_from_dict(job["options"]))
