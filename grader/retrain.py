@@ -9,6 +9,7 @@ final model only. Results are cached on disk by content.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -29,6 +30,8 @@ from grader.retrain_data import FitData, ForgedLabels, prepare_fit, transformed_
 __all__ = ["Budget", "NotReproducible", "rebuild_model", "retrain_trace"]
 
 DEFAULT_BATCH_SIZE = 32  # what fit(batch_size=None) uses
+# fit() arguments that do not change the numbers; any other one is noted on the run.
+_HARMLESS = frozenset({"verbose", "validation_freq", "workers", "use_multiprocessing", "max_queue_size"})
 _THREADS = 2  # fixed, so the same inputs give the same floating-point sums on any machine
 
 
@@ -49,19 +52,21 @@ def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None,
     for fit in sorted(trace.fits, key=lambda f: f.index):
         groups.setdefault(fit.model_id, []).append(fit)
     runs = []
+    prepared: dict[tuple, FitData] = {}  # checked data by array digests: runs often share arrays
     for model_id, fits in groups.items():
         run = RunResult(run_id=f"m{model_id}", model_id=model_id, fit_indices=[f.index for f in fits],
                         is_final=model_id == final_model_id, seed=seed)
         if time.monotonic() > deadline:
             run.status, run.reason = "budget", f"retrain time budget of {budget.time_budget_s:.0f} s used up"
         else:
-            _retrain_run(run, fits, Path(arrays_dir), budget, cache_dir, deadline, data)
+            _retrain_run(run, fits, Path(arrays_dir), budget, cache_dir, deadline, data, prepared)
         runs.append(run)
     return runs
 
 
 def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget: Budget,
-                 cache_dir: Path | None, deadline: float, data: FashionMNIST | None) -> None:
+                 cache_dir: Path | None, deadline: float, data: FashionMNIST | None,
+                 prepared: dict[tuple, FitData]) -> None:
     """Fill `run` in place; a problem with the hand-in becomes its status, never an exception."""
     started = time.monotonic()
     epochs = _planned_epochs(run, fits, budget)
@@ -73,7 +78,7 @@ def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget
                 setattr(hit, name, getattr(run, name))
             vars(run).update(vars(replace(hit, cached=True, wall_s=time.monotonic() - started)))
             return
-        _train(run, fits, epochs, arrays_dir, data, deadline)
+        _train(run, fits, epochs, arrays_dir, data, deadline, prepared)
     except NotReproducible as exc:
         run.status, run.reason = "not_reproducible", exc.reason
     except ForgedLabels as exc:
@@ -123,8 +128,15 @@ def _file_digest(arrays_dir: Path, digest: str) -> str | None:
     path = arrays_dir / f"{digest}.npy"
     if "/" in digest or not path.is_file():
         return None
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file, memoised by (path, size, mtime): many runs share one training array."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
@@ -135,13 +147,18 @@ def _compile_identity(record: CompileRecord | None) -> dict[str, Any] | None:
 
 
 def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir: Path,
-           data: FashionMNIST | None, deadline: float) -> None:
+           data: FashionMNIST | None, deadline: float, memo: dict[tuple, FitData]) -> None:
     import keras
 
     from grader.retrain_trainer import FastTrainer
 
     data, index = _dataset(data)
-    prepared: list[FitData] = [prepare_fit(fit, arrays_dir, data, index) for fit in fits]
+    prepared: list[FitData] = []
+    for fit in fits:
+        refs = tuple(r.digest if r else None for r in (fit.x, fit.y, *(fit.validation_data or [])))
+        if refs not in memo:
+            memo[refs] = prepare_fit(fit, arrays_dir, data, index)
+        prepared.append(memo[refs])
     _configure_tensorflow()
     keras.backend.clear_session()  # fresh layer names and memory for each run
     keras.utils.set_random_seed(run.seed)
@@ -161,6 +178,7 @@ def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir:
         if trainer is None or trainer.batch_size != batch:
             trainer = FastTrainer(model, batch)
         callbacks, notes = build_callbacks(fit.callbacks)
+        notes += [f"fit argument {name} ignored" for name in sorted(fit.other_kwargs) if name not in _HARMLESS]
         run.notes.extend(f"fit {fit.index}: {note}" for note in notes)
         hist, hit_deadline = trainer.fit((fd.x_train, fd.y_train), (fd.x_val, fd.y_val), epochs=n,
                                          shuffle=bool(fit.shuffle), callbacks=callbacks, rng=rng, deadline=deadline)

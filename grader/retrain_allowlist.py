@@ -165,6 +165,12 @@ def build_optimizer(record: dict[str, Any]) -> keras.optimizers.Optimizer:
     if name not in OPTIMIZERS:
         raise NotReproducible(f"optimizer {name!r} is not a standard Keras optimizer")
     config = dict(record.get("config") or {})
+    if "lr" in config:  # Keras 2 spelling (SGD(lr=0.01)); Keras 3 only knows learning_rate
+        config.setdefault("learning_rate", config["lr"])
+        del config["lr"]
+    if "decay" in config:  # Keras 2's per-step decay; Keras 3 has no such argument
+        if config.pop("decay"):
+            raise NotReproducible(f"optimizer {name}: the Keras 2 'decay' argument has no Keras 3 equivalent")
     check_config(config, f"optimizer {name}", SCHEDULES)
     try:
         return keras.optimizers.deserialize({"class_name": name, "config": config})
