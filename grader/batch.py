@@ -65,19 +65,24 @@ def grade_batch(
         try:
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
                 futures = {pool.submit(_run_worker, s, opts, children, stop): s for s in todo}
-                for fut in as_completed(futures):
-                    sub = futures[fut]
-                    result, ok = fut.result()
-                    book.store(result, status="graded" if ok else "error",
-                               rubric_digest=rubric.digest, budget=opts.budget.name)
-                    (summary.graded if ok else summary.failed).append(sub.student)
-                    bar.set_postfix_str(f"{sub.student}: {_short_score(result, ok)}")
-                    bar.update()
-        except KeyboardInterrupt:
-            stop.set()
-            for child in list(children):
-                _kill(child)
-            raise
+                try:
+                    for fut in as_completed(futures):
+                        sub = futures[fut]
+                        result, ok = fut.result()
+                        book.store(result, status="graded" if ok else "error",
+                                   rubric_digest=rubric.digest, budget=opts.budget.name)
+                        (summary.graded if ok else summary.failed).append(sub.student)
+                        bar.set_postfix_str(f"{sub.student}: {_short_score(result, ok)}")
+                        bar.update()
+                except KeyboardInterrupt:
+                    # Stop before the pool's shutdown waits: queued jobs return at once, running
+                    # workers are killed; what was stored stays, the rest is redone on re-run.
+                    stop.set()
+                    for fut in futures:
+                        fut.cancel()
+                    for child in list(children):
+                        _kill(child)
+                    raise
         finally:
             bar.close()
         students = [s.student for s in subs]
@@ -104,6 +109,8 @@ def _run_worker(
         with log.open("w") as log_file:
             proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
             children.add(proc)
+            if stop.is_set():  # interrupted while this worker was starting
+                _kill(proc)
             try:
                 rc = proc.wait(timeout=WORKER_TIMEOUT_S)
             except subprocess.TimeoutExpired:
