@@ -87,8 +87,7 @@ def grade_batch(
             bar.close()
         students = [s.student for s in subs]
         results = [result_from_dict(r["result"]) for r in book.results(students)]
-    report_links = {r.student: f"{r.student}.html" for r in results}
-    render_summary(results, opts.out_dir, report_links=report_links)
+    render_summary(results, opts.out_dir)
     write_exports(results, opts.out_dir)
     return summary
 

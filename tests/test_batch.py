@@ -77,7 +77,7 @@ def test_grade_batch_writes_everything_and_resumes_without_regrading(batch_dir: 
         assert (out / name).is_file(), name
     for student in book:
         assert (out / f"{student}.html").is_file()
-    results = {r["student"]: r for r in json.loads((out / "results.json").read_text())}
+    results = {r["student"]: r for r in json.loads((out / "results.json").read_text())["results"]}
     assert results["roto"]["errors"][0]["stage"] == "load"
     assert results["alumno0"]["runs"] and results["alumno0"]["runs"][0]["status"] == "ok"
 
@@ -131,5 +131,5 @@ def test_killed_batch_resumes_without_losing_or_duplicating(batch_dir: Path, tmp
         for student, row in snapshot.items():
             assert after[student] == row, f"{student} was graded again after being stored"
     assert all(status == "graded" and attempts == 1 for status, attempts, _ in after.values())
-    exported = json.loads((out / "results.json").read_text())
+    exported = json.loads((out / "results.json").read_text())["results"]
     assert sorted(r["student"] for r in exported) == sorted(everyone)
