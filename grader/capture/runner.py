@@ -25,9 +25,10 @@ from typing import Any
 import nbformat
 import psutil
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import DeadKernelError
 
 from grader.capture import events
 from grader.capture.sandbox import KERNEL_NAME
@@ -38,6 +39,7 @@ from grader.submissions import Submission
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"(?:Cell In\s*\[\d*\]|Input In \[\d*\]|<ipython-input-[^>]*>), line (\d+)")
 _TRACEBACK_CHARS = 3000
+_TIMEOUT = "GraderCellTimeout"
 
 
 @dataclass(frozen=True)
@@ -98,13 +100,16 @@ class _Run:
     def execute(self) -> None:
         fsize_mb = max(256, min(self.limits.array_bytes, 4 * 2**30) // 2**20 + 64)
         install_kernelspec(self.ws, self.limits.memory_mb, fsize_mb)
-        km = KernelManager(kernel_name=KERNEL_NAME,
-                           kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.ws.spec_root)]),
-                           connection_file=str(self.ws.runtime / "kernel.json"))
+        km = AsyncKernelManager(kernel_name=KERNEL_NAME,
+                                kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.ws.spec_root)]),
+                                connection_file=str(self.ws.runtime / "kernel.json"))
         if self.ws.isolate_net:  # no network inside: unix sockets instead of TCP
             km.transport, km.ip = "ipc", str(self.ws.runtime / "ipc")
+        # On a timeout nbclient interrupts the kernel and answers with this error reply; it also
+        # waits for the interrupted cell's last output, so the next cell's outputs are not lost.
         client = NotebookClient(self.nb, km=km, kernel_name=KERNEL_NAME, allow_errors=True,
-                                startup_timeout=120, iopub_timeout=5, interrupt_on_timeout=False,
+                                startup_timeout=120, iopub_timeout=3, interrupt_on_timeout=True,
+                                error_on_timeout={"ename": _TIMEOUT, "evalue": "", "traceback": []},
                                 record_timing=False)
         original_output = client.output
         client.output = lambda outs, msg, display_id, index: self._output(original_output, outs, msg,
@@ -121,7 +126,7 @@ class _Run:
             self._hidden(client, "import grader_probe as _grader_probe\n"
                          f"_grader_probe.install({str(self.ws.events)!r}, {self.limits.array_bytes})",
                          timeout=min(120, self.limits.total_timeout_s))
-            for nb_index, cell in enumerate(self.nb.cells):
+            for nb_index, cell in enumerate(self.nb.cells[:self.scratch]):
                 if cell.cell_type == "code" and cell.source.strip():
                     if not self._run_cell(client, nb_index, cell):
                         break
@@ -149,47 +154,40 @@ class _Run:
         self._hidden(client, f"__import__('grader_probe').at_cell({index})", timeout=30)
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            return self._timed_out(index, self.limits.total_timeout_s, total=True)
+            self._timed_out(index, self.limits.total_timeout_s, total=True)
+            return False
         budget = min(self.limits.cell_timeout_s, remaining)
         client.timeout = max(1, math.ceil(budget))
         self.current = index
         t = time.monotonic()
         try:
             client.execute_cell(cell, index)
-        except CellTimeoutError:
-            total = budget < self.limits.cell_timeout_s
-            if total or not self._interrupted(client):
-                return self._timed_out(index, self.limits.total_timeout_s if total else budget, total=True)
-            self._timed_out(index, budget, total=False)
         finally:
             self.timings.append((index, time.monotonic() - t))
         reply = self.replies.pop(index, None)
+        if reply is not None and reply.get("ename") == _TIMEOUT:
+            total = budget < self.limits.cell_timeout_s
+            self._timed_out(index, self.limits.total_timeout_s if total else budget, total=total)
+            # Go on only when the interrupted kernel answers again (a loop in C code may not).
+            return not total and self._hidden(client, "pass", timeout=5) is None
         if reply is not None:
             self.trace.errors.append(_cell_error(index, reply))
         return True
 
-    def _hidden(self, client: NotebookClient, source: str, timeout: float) -> None:
+    def _hidden(self, client: NotebookClient, source: str, timeout: float) -> dict | None:
+        """Run grader code that is not a student cell; returns the error reply, if any."""
         client.timeout = max(1, math.ceil(timeout))
         client.execute_cell(nbformat.v4.new_code_cell(source), self.scratch, store_history=False)
         reply = self.replies.pop(self.scratch, None)
         if reply is not None:
-            self.trace.messages.append(f"hidden probe cell failed: {reply.get('ename')}: {reply.get('evalue')}")
+            self.trace.messages.append(f"hidden cell {source[:40]!r} failed: {reply.get('ename')}")
+        return reply
 
-    def _interrupted(self, client: NotebookClient) -> bool:
-        """Interrupt the kernel; True when it answers again within a few seconds."""
-        try:
-            client.km.interrupt_kernel()
-            self._hidden(client, "pass", timeout=10)
-            return True
-        except (CellTimeoutError, DeadKernelError):
-            return False
-
-    def _timed_out(self, index: int, seconds: float, *, total: bool) -> bool:
+    def _timed_out(self, index: int, seconds: float, *, total: bool) -> None:
         self.trace.status = "timeout"
         what = "total time limit" if total else "cell time limit"
         self.trace.errors.append(CellError(cell=index, ename="Timeout",
                                            evalue=f"{what} of {seconds:.0f} s exceeded"))
-        return False
 
     def _dead(self, watchdog: "_MemoryWatchdog", index: int | None) -> None:
         if any(e.ename in ("KernelDied", "MemoryLimit") for e in self.trace.errors):
@@ -237,7 +235,7 @@ class _MemoryWatchdog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, km: KernelManager) -> None:
+    def start(self, km: AsyncKernelManager) -> None:
         pid = getattr(km.provisioner, "pid", None) or km.provisioner.process.pid
         self._thread = threading.Thread(target=self._watch, args=(pid,), daemon=True)
         self._thread.start()
@@ -273,7 +271,7 @@ def _kill(procs: list[psutil.Process]) -> None:
             pass
 
 
-def _shutdown(client: NotebookClient, km: KernelManager) -> None:
+def _shutdown(client: NotebookClient, km: AsyncKernelManager) -> None:
     """Stop the kernel and whatever it started (children found through psutil)."""
     procs: list[psutil.Process] = []
     try:
@@ -287,12 +285,12 @@ def _shutdown(client: NotebookClient, km: KernelManager) -> None:
         if client.kc is not None:
             client.kc.stop_channels()
         if km.has_kernel:
-            km.shutdown_kernel(now=True)
+            run_sync(km.shutdown_kernel)(now=True)
     except Exception:  # a kernel that is already gone is fine
         pass
     _kill(procs)
     try:
-        km.cleanup_resources()
+        run_sync(km.cleanup_resources)()
     except Exception:
         pass
 
