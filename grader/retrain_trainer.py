@@ -36,14 +36,30 @@ class FastTrainer:
     def __init__(self, model: keras.Model, batch_size: int):
         self.model = model
         self.batch_size = int(batch_size)
-        model.optimizer.build(model.trainable_variables)
-        self._epoch_fn = self._make_epoch_fn()
-        self._eval_fn = self._make_eval_fn()
+        if not model.optimizer.built:  # a second trainer (new batch size) keeps the optimizer state
+            model.optimizer.build(model.trainable_variables)
+        self._epoch_fn: Callable | None = None  # traced once per input format, see _functions
+        self._eval_fn: Callable | None = None
+        self._format: tuple | None = None
+
+    def _functions(self, x: tf.Tensor, y: tf.Tensor) -> None:
+        """Trace for this input format once, with an open row count (no retracing per shape)."""
+        fmt = (tuple(x.shape[1:]), x.dtype, tuple(y.shape[1:]), y.dtype)
+        if fmt == self._format:
+            return
+        xs = tf.TensorSpec((None, *fmt[0]), fmt[1])
+        ys = tf.TensorSpec((None, *fmt[2]), fmt[3])
+        cs = tf.TensorSpec((None,), tf.int32)
+        # autograph off: the loop is an explicit tf.while_loop and Keras layers need no conversion;
+        # it makes tracing, paid once per run, markedly cheaper.
+        self._epoch_fn = tf.function(self._make_epoch_fn(), autograph=False,
+                                     input_signature=[xs, ys, cs, tf.TensorSpec((None,), tf.int32)])
+        self._eval_fn = tf.function(self._make_eval_fn(), autograph=False, input_signature=[xs, ys, cs])
+        self._format = fmt
 
     def _make_epoch_fn(self) -> Callable:
         model, batch = self.model, self.batch_size
 
-        @tf.function(reduce_retracing=True)
         def run_epoch(x, y, classes, perm):
             n = tf.shape(perm)[0]
             steps = (n + batch - 1) // batch
@@ -70,7 +86,6 @@ class FastTrainer:
     def _make_eval_fn(self) -> Callable:
         model = self.model
 
-        @tf.function(reduce_retracing=True)
         def evaluate_batch(xb, yb, cb):
             pred = model(xb, training=False)
             loss = model.compute_loss(x=xb, y=yb, y_pred=pred, training=False)
@@ -82,6 +97,7 @@ class FastTrainer:
 
     def evaluate(self, x: tf.Tensor, y: tf.Tensor, classes: tf.Tensor) -> tuple[float, float]:
         """(loss, accuracy) over all rows, as `model.evaluate` reports them."""
+        self._functions(x, y)
         n = int(x.shape[0])
         loss_sum = correct = 0.0
         for start in range(0, n, _EVAL_BATCH):
@@ -99,6 +115,7 @@ class FastTrainer:
         classes = tf.convert_to_tensor(class_indices(train[1]))
         xv, yv = tf.convert_to_tensor(val[0]), tf.convert_to_tensor(val[1])
         cv = tf.convert_to_tensor(class_indices(val[1]))
+        self._functions(x, y)
         n = int(x.shape[0])
         history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
         self.model.stop_training = False
