@@ -96,6 +96,7 @@ class _Run:
         self.replies: dict[int, dict] = {}
         self.timings: list[tuple[int, float]] = []
         self.kernel_start_s = 0.0
+        self.probe_install_s = 0.0
 
     def execute(self) -> None:
         fsize_mb = max(256, min(self.limits.array_bytes, 4 * 2**30) // 2**20 + 64)
@@ -123,9 +124,11 @@ class _Run:
             client.start_new_kernel_client()
             self.kernel_start_s = time.monotonic() - t0
             watchdog.start(km)
+            t0 = time.monotonic()
             self._hidden(client, "import grader_probe as _grader_probe\n"
                          f"_grader_probe.install({str(self.ws.events)!r}, {self.limits.array_bytes})",
                          timeout=min(120, self.limits.total_timeout_s))
+            self.probe_install_s = time.monotonic() - t0
             for nb_index, cell in enumerate(self.nb.cells[:self.scratch]):
                 if cell.cell_type == "code" and cell.source.strip():
                     if not self._run_cell(client, nb_index, cell):
@@ -135,6 +138,9 @@ class _Run:
         except RuntimeError as exc:  # kernel failed to start (e.g. a student file shadows numpy)
             self.trace.status = "kernel_died"
             self.trace.messages.append(f"kernel did not start: {exc}; log: {self._log_tail()}")
+        except Exception as exc:  # the kernel is hostile: odd messages must not crash the grader
+            self.trace.status = "kernel_died"
+            self.trace.messages.append(f"capture aborted: {type(exc).__name__}: {str(exc)[:300]}")
         finally:
             watchdog.stop()
             _shutdown(client, km)
@@ -144,8 +150,8 @@ class _Run:
         if self.output_dropped:
             self.trace.messages.append(f"output cap: {self.output_dropped} bytes of cell output dropped "
                                        f"(limit {self.limits.output_bytes})")
-        self.trace.messages.append("timing: kernel start %.1fs; cells %s" % (
-            self.kernel_start_s, ", ".join(f"{i}:{t:.1f}s" for i, t in self.timings)))
+        self.trace.messages.append("timing: kernel start %.1fs; probe install %.1fs; cells %s" % (
+            self.kernel_start_s, self.probe_install_s, ", ".join(f"{i}:{t:.1f}s" for i, t in self.timings)))
 
     current: int | None = None
 

@@ -1,0 +1,107 @@
+"""Capture speed: one realistic 10-fit hand-in (full Fashion-MNIST, 20 epochs each) through the
+sandboxed kernel and the probe.
+
+Run: .venv/bin/python bench/capture.py [--keep DIR]
+Prints wall time, kernel start, probe install (TensorFlow import) and per-cell times, and the size of
+the arrays written. Not a test: nothing here asserts a time (the target is under 30 s per hand-in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell as code
+from nbformat.v4 import new_markdown_cell as md
+
+from grader.capture.runner import capture_submission
+from grader.submissions import load_submission
+
+SETUP = """\
+import time
+import numpy as np
+import matplotlib.pyplot as plt
+import tensorflow as tf
+from tensorflow import keras
+from keras.models import Sequential
+from keras.layers import Dense, Dropout, Flatten
+(x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
+x_train = x_train / 255.0
+x_test = x_test / 255.0
+
+def plot_acc(history, title=None):
+    plt.figure()
+    plt.plot(history.history['acc'])
+    plt.plot(history.history['val_acc'])
+    plt.title(title or 'accuracy')
+    plt.show()"""
+
+EXPERIMENT = """\
+model = Sequential([Flatten(input_shape=(28, 28)),
+                    Dense(128, activation={act!r}, kernel_initializer={init!r}),
+                    Dense(64, activation={act!r}, kernel_initializer={init!r}),
+                    Dense(10, activation=tf.nn.softmax)])
+model.compile(optimizer={opt}, loss='sparse_categorical_crossentropy', metrics=['acc'])
+start = time.time()
+history = model.fit(x_train, y_train, epochs=20, batch_size=128, validation_split=0.2, verbose=0)
+print('time', time.time() - start)
+plot_acc(history, {title!r})
+print(model.evaluate(x_test, y_test, verbose=0))"""
+
+EXPERIMENTS = [
+    ("1. Unidades de activación", "sigmoid", "glorot_uniform", "'sgd'"),
+    (None, "relu", "glorot_uniform", "'sgd'"),
+    ("2. Inicialización de parámetros", "relu", "zeros", "'sgd'"),
+    (None, "relu", "random_normal", "'sgd'"),
+    (None, "relu", "glorot_uniform", "'sgd'"),
+    ("3. Optimizadores", "relu", "glorot_uniform", "keras.optimizers.SGD(lr=0.01)"),
+    (None, "relu", "glorot_uniform", "'adam'"),
+    (None, "relu", "glorot_uniform", "keras.optimizers.RMSprop(learning_rate=0.001)"),
+    (None, "relu", "glorot_uniform", "'adagrad'"),
+    ("4. Regularización y red final", "relu", "he_normal", "'adam'"),
+]
+
+
+def write_notebook(path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [md("# Trabajo 2: Aspectos prácticos de las redes neuronales"), code(SETUP)]
+    for i, (heading, act, init, opt) in enumerate(EXPERIMENTS):
+        if heading:
+            nb.cells.append(md(f"## {heading}"))
+        nb.cells.append(code(EXPERIMENT.format(act=act, init=init, opt=opt, title=f"experimento {i}")))
+    nbformat.write(nb, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="write the notebook and the trace here")
+    args = parser.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-capture-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    write_notebook(folder / "ten_fits.ipynb")
+    sub = load_submission(folder / "ten_fits.ipynb")
+    start = time.perf_counter()
+    trace = capture_submission(sub, folder / "out")
+    wall = time.perf_counter() - start
+    arrays = sum(p.stat().st_size for p in (folder / "out" / "arrays").iterdir())
+    print(f"capture wall time:  {wall:6.1f} s   status {trace.status}, {len(trace.fits)} fits, "
+          f"{len(trace.evals)} evals, {len(trace.errors)} errors")
+    for message in trace.messages:
+        if message.startswith("timing:"):
+            kernel = re.search(r"kernel start ([\d.]+)s", message)
+            probe = re.search(r"probe install ([\d.]+)s", message)
+            print(f"kernel start:       {float(kernel.group(1)):6.1f} s" if kernel else message)
+            print(f"probe install:      {float(probe.group(1)):6.1f} s   (imports TensorFlow)" if probe else "")
+            cells = re.findall(r"(\d+):([\d.]+)s", message.split("cells", 1)[1])
+            print("per cell:           " + ", ".join(f"{i}: {t} s" for i, t in cells))
+        else:
+            print("note:", message)
+    print(f"arrays written:     {arrays / 2**20:6.1f} MiB in {folder / 'out' / 'arrays'}")
+
+
+if __name__ == "__main__":
+    main()
