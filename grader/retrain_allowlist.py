@@ -67,6 +67,11 @@ LOSS_NAMES = frozenset({
 })
 CALLBACKS = frozenset({"EarlyStopping", "ReduceLROnPlateau"})
 _MISC = frozenset({"DTypePolicy", "FloatDTypePolicy"})
+# Keras imports the "module" of a serialized object: only its public modules may be named.
+_MODULES = frozenset({
+    "keras", "keras.layers", "keras.initializers", "keras.regularizers", "keras.constraints",
+    "keras.losses", "keras.optimizers", "keras.optimizers.schedules", "keras.activations",
+})
 # Keys whose string values Keras resolves by name; each is checked against its own name list.
 _NAMED = (
     ("activation", ACTIVATIONS),
@@ -109,8 +114,8 @@ def _check_object(node: dict, path: str, allowed: frozenset[str]) -> None:
     if name == "Lambda" or name.startswith("__"):
         raise NotReproducible(f"{where}: Lambda layers and serialized Python code are not rebuilt")
     module = node.get("module")
-    if module is not None and module != "keras" and not str(module).startswith("keras."):
-        raise NotReproducible(f"{where}: class from module {module!r}, outside Keras")
+    if module is not None and module not in _MODULES:
+        raise NotReproducible(f"{where}: class from module {module!r}, outside Keras' public modules")
     registered = node.get("registered_name")
     if registered not in (None, name):
         raise NotReproducible(f"{where}: custom registered class {registered!r}")
@@ -134,14 +139,13 @@ def rebuild_model(record: Any, input_shape: tuple[int | None, ...] | list[int | 
         raise NotReproducible(f"model of class {kind!r}: only Sequential and Functional models are rebuilt")
     check_config(config)
     try:
-        with keras.saving.custom_object_scope({}):
-            from keras.src.saving.serialization_lib import SafeModeScope  # no public alias in Keras 3
+        from keras.src.saving.serialization_lib import SafeModeScope  # no public alias in Keras 3
 
-            with SafeModeScope(True):
-                if kind == "Sequential":
-                    model = keras.Sequential.from_config(config)
-                else:
-                    model = keras.Model.from_config(config)
+        with SafeModeScope(True):
+            if kind == "Sequential":
+                model = keras.Sequential.from_config(config)
+            else:
+                model = keras.Model.from_config(config)
         if not model.built:  # no Input in the config: Keras would build it at the first fit
             shape = tuple(input_shape)
             sample = shape[1:] if shape and shape[0] is None else shape

@@ -178,7 +178,7 @@ class Doubler(keras.layers.Layer):
     (keras.Sequential([keras.Input((28, 28)), keras.layers.Lambda(lambda t: t * 2), keras.layers.Flatten(),
                        keras.layers.Dense(10, activation="softmax")]), "Lambda"),
     (keras.Sequential([keras.Input((28, 28)), Doubler(), keras.layers.Flatten(),
-                       keras.layers.Dense(10, activation="softmax")]), r"\(Doubler\): class from module 'test_retrain', outside Keras"),
+                       keras.layers.Dense(10, activation="softmax")]), r"\(Doubler\): class from module 'test_retrain', outside Keras' public modules"),
 ])
 def test_allowlist_refuses_non_standard_layers(model, words):
     with pytest.raises(NotReproducible, match=words):
@@ -204,6 +204,21 @@ def test_allowlist_refuses_markers_modules_and_unknown_optimizers(data, arrays):
     assert run.status == "not_reproducible" and "optimizer 'MyFancyOptimizer'" in run.reason
     model = rebuild_model(record(dense_model(kernel_initializer="zeros"), 1), (None, 28, 28))
     assert not np.any(model.layers[1].get_weights()[0])  # standard configs do rebuild, zeros included
+
+
+def test_functional_and_unbuilt_models_rebuild_and_train(data, arrays):
+    inputs = keras.Input((28, 28))
+    hidden = keras.layers.Dense(32, activation="sigmoid")(keras.layers.Flatten()(inputs))
+    functional = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+    unbuilt = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    assert not unbuilt.built  # Keras builds it at the first fit; the grader from the data's shape
+    rebuilt = rebuild_model(record(unbuilt, 2), (None, 28, 28))
+    assert rebuilt.built and rebuilt.output_shape == (None, 10)
+    x, y = train_rows(data, 1000)
+    runs = retrain_trace(trace_of(make_fit(arrays, x, y, model=functional),
+                                  make_fit(arrays, x, y, model_id=2, index=1, model=unbuilt)),
+                         arrays, final_model_id=None, data=data)
+    assert [(r.run_id, r.status, r.epochs_run) for r in runs] == [("m1", "ok", 1), ("m2", "ok", 1)]
 
 
 # ------------------------------------------------------------------------ fit semantics, budget
