@@ -133,6 +133,8 @@ def _check_named(key: str, value: str, path: str) -> None:
 def rebuild_model(record: Any, input_shape: tuple[int | None, ...] | list[int | None]) -> keras.Model:
     """A fresh, untrained Keras model from a ModelRecord (weights from the current global seed)."""
     top = record.config if isinstance(record.config, dict) else {}
+    if "unsupported" in top:
+        raise NotReproducible(f"the probe could not record the model ({top['unsupported']!r})")
     kind = top.get("class_name", record.class_name)
     config = top.get("config")
     if kind not in ("Sequential", "Functional", "Model") or not isinstance(config, dict):
@@ -172,10 +174,14 @@ def build_optimizer(record: dict[str, Any]) -> keras.optimizers.Optimizer:
     if "lr" in config:  # Keras 2 spelling (SGD(lr=0.01)); Keras 3 only knows learning_rate
         config.setdefault("learning_rate", config["lr"])
         del config["lr"]
-    if "decay" in config:  # Keras 2's per-step decay; Keras 3 has no such argument
-        if config.pop("decay"):
-            raise NotReproducible(f"optimizer {name}: the Keras 2 'decay' argument has no Keras 3 equivalent")
     check_config(config, f"optimizer {name}", SCHEDULES)
+    decay = config.pop("decay", None)
+    if decay and not isinstance(config.get("learning_rate"), dict):
+        # Keras 2's decay, lr / (1 + decay * iterations), is exactly InverseTimeDecay with step 1.
+        config["learning_rate"] = keras.optimizers.schedules.InverseTimeDecay(
+            float(config.get("learning_rate", 0.01)), decay_steps=1, decay_rate=float(decay))
+    elif decay:
+        raise NotReproducible(f"optimizer {name}: Keras 2 'decay' on top of a learning-rate schedule")
     try:
         return keras.optimizers.deserialize({"class_name": name, "config": config})
     except Exception as exc:
@@ -185,6 +191,8 @@ def build_optimizer(record: dict[str, Any]) -> keras.optimizers.Optimizer:
 def build_loss(loss: Any) -> Any:
     """The loss as compiled: a Keras loss name (string) or a Loss object from its config."""
     if isinstance(loss, str):
+        if loss in LOSSES:  # the probe names a Loss object by its class
+            return keras.losses.get(loss)
         if loss not in LOSS_NAMES:
             raise NotReproducible(f"loss {loss!r} is not a standard Keras loss")
         return loss

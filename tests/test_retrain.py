@@ -304,3 +304,25 @@ def test_fast_trainer_is_model_fit_math(data):
     assert fast["accuracy"] == pytest.approx(fit["accuracy"], abs=1e-6)
     assert fast["val_loss"] == pytest.approx(fit["val_loss"], rel=1e-5)  # larger eval batches only
     assert fast["val_accuracy"] == pytest.approx(fit["val_accuracy"], abs=1e-6)
+
+
+def test_probe_style_records_legacy_decay_and_loss_class(data, arrays):
+    """As the probe records them: serialize_keras_object(model), a Loss object by class name, Keras 2
+    `SGD(lr=..., decay=...)` as learning_rate + decay (replayed as lr / (1 + decay * iterations))."""
+    x, y = train_rows(data, 1000)
+    model = dense_model()
+    probe_record = ModelRecord(1, "Sequential", [], [None, 28, 28],
+                               json.loads(json.dumps(keras.saving.serialize_keras_object(model))))
+
+    def run_with(optimizer_config):
+        fit = make_fit(arrays, x, y, model=model, epochs=2,
+                       compile=CompileRecord({"class_name": "SGD", "config": optimizer_config},
+                                             "SparseCategoricalCrossentropy", ["acc"]))
+        fit.model = probe_record
+        return retrain_trace(trace_of(fit), arrays, final_model_id=None, data=data)[0]
+
+    plain = run_with({"learning_rate": 0.1})
+    decayed = run_with({"learning_rate": 0.1, "decay": 0.05})
+    assert plain.status == decayed.status == "ok", (plain.reason, decayed.reason)
+    assert decayed.history["loss"][0] != plain.history["loss"][0]
+    assert run_with({"learning_rate": 0.1, "decay": 0.0}).history == plain.history
