@@ -35,11 +35,11 @@ SHARED_ROOTS = ("/", "/tmp", "/var/tmp", "/dev/shm", "/root", "/home", "/work", 
 
 CASES: dict[str, str] = {
     "00_victim_honest": "honest notebook graded while 01_cross_neighbours attacks it",
-    "01_cross_neighbours": "for 40 s: reads, overwrites, forges and kills other kernels of the batch",
+    "01_cross_neighbours": "for 25 s: reads, overwrites, forges and kills other kernels of the batch",
     "timeout_infinite_loop": "while True: pass",
     "memory_bytearray_30g": "bytearray(30 * 2**30)",
     "memory_growing_list": "a list that grows by 64 MB until something stops it",
-    "fork_bomb": "3000 x os.fork (children exec sleep, some setsid), then 3 double-forked daemons",
+    "fork_bomb": "3 double-forked daemons, then 3000 x os.fork (children exec sleep, some setsid)",
     "subprocess_spawn": "3000 x subprocess.Popen(sleep) and a nohup'ed os.system",
     "output_flood_1gb": "1 GB through print, then 128 MB each on raw fds 1 and 2",
     "read_secrets": "reads the canary in /root, ~/.ssh, the rubric, other hand-ins, the retrain cache",
@@ -108,6 +108,14 @@ while True:
     datos.append(bytearray(64 * 2**20))"""],
     "fork_bomb": ["""\
 import os
+for _ in range(3):  # demonio con doble fork: el nieto queda huérfano, fuera del árbol del kernel
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv('/bin/sleep', ['sleep', '987.654324'])
+        os._exit(0)
+print('demonios lanzados')""", """\
+import os
 hijos = []
 for i in range(3000):
     pid = os.fork()
@@ -116,15 +124,7 @@ for i in range(3000):
             os.setsid()  # escapa del grupo de procesos del kernel
         os.execv('/bin/sleep', ['sleep', '987.654321'])
     hijos.append(pid)
-print(len(hijos), 'procesos')""", """\
-import os
-for _ in range(3):  # demonio con doble fork: el nieto queda huérfano, fuera del árbol del kernel
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            os.execv('/bin/sleep', ['sleep', '987.654324'])
-        os._exit(0)
-print('demonios lanzados')"""],
+print(len(hijos), 'procesos')"""],
     "subprocess_spawn": ["""\
 import os, subprocess
 procesos = []
@@ -379,7 +379,7 @@ def vecinos():
             continue
         yield int(pid), cwd
 vistos, botin, tocados, matados = set(), {{}}, [], []
-fin = time.time() + 40
+fin = time.time() + 25  # under the test's 30 s cell limit
 while time.time() < fin:
     for pid, cwd in vecinos():
         vistos.add(pid)
