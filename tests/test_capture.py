@@ -169,6 +169,19 @@ def test_huge_allocation_is_stopped(tmp_path: Path) -> None:
 
 
 @pytest.mark.kernel
+def test_kernel_death_keeps_what_was_recorded(tmp_path: Path) -> None:
+    import psutil
+
+    sub = load_submission(FILES / "kernel_dies.ipynb")
+    trace = capture_submission(sub, tmp_path, limits=SMALL)
+    assert trace.status == "kernel_died"
+    assert [(e.cell, e.ename) for e in trace.errors] == [(1, "KernelDied")]
+    assert len(trace.fits) == 1 and trace.fits[0].epochs == 3
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "317"]]
+    assert leftovers == []  # the process it started in a new session was killed too
+
+
+@pytest.mark.kernel
 def test_multi_file_py_hand_in_imports_its_own_module(tmp_path: Path) -> None:
     sub = load_submission(FILES / "multifile")
     trace = capture_submission(sub, tmp_path, limits=SMALL)

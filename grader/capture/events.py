@@ -45,8 +45,8 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
         return
     models: dict[int, ModelRecord] = {}
     fits_per_model: dict[int, int] = {}
-    bad = 0
-    for number, line in enumerate(raw.splitlines()[:MAX_EVENTS], start=1):
+    bad = notes = 0
+    for line in raw.splitlines()[:MAX_EVENTS]:
         try:
             event = json.loads(line)
             if not isinstance(event, dict):
@@ -67,6 +67,10 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
                 fits_per_model[model_id] = fits_per_model.get(model_id, 0) + 1
                 models[model_id] = fit.model
                 trace.fits.append(fit)
+            elif kind == "note":
+                notes += 1
+                if notes <= 20:
+                    trace.messages.append("probe note: " + str(event.get("text"))[:300])
             elif kind in ("evaluate", "predict"):
                 _model_id(event.get("model_id"))
                 trace.evals.append(_typed(EvalRecord, dict(event, kind=kind)))

@@ -171,7 +171,7 @@ def _patch_model(keras: Any) -> None:
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         if "nb_epoch" in kwargs:
             kwargs.setdefault("epochs", kwargs.pop("nb_epoch"))
-        bound = fit_sig.bind(self, *args, **kwargs)
+        bound = fit_sig.bind(self, *args, **kwargs)  # a wrong argument raises, as in Keras
         bound.apply_defaults()
         return probe.on_fit(self, dict(bound.arguments))
 
@@ -181,7 +181,7 @@ def _patch_model(keras: Any) -> None:
         return probe.on_evaluate(self, dict(bound.arguments))
 
     def predict(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
-        probe.on_predict(self, x)
+        probe.guarded(probe.on_predict, self, x)
         return originals["predict"](self, x, *args, **kwargs)
 
     for name, fn in (("__init__", __init__), ("compile", compile), ("fit", fit),
@@ -230,11 +230,18 @@ class _Probe:
         self._compiled: dict[int, dict] = {}
         self._arrays: dict[int, tuple[Any, tuple, str, dict]] = {}  # id -> (weakref, key, sample, ref)
         self._saved: set[str] = set()
-        self._fits = 0
 
     def emit(self, event: dict) -> None:
         self.events.write(json.dumps(jsonable(event)) + "\n")
         self.events.flush()
+
+    def guarded(self, record: Any, *args: Any) -> Any:
+        """A failure of the probe itself becomes a note, never the student's error."""
+        try:
+            return record(*args)
+        except Exception as exc:
+            self.emit({"event": "note", "text": f"probe failed in {record.__name__}: {exc!r}"[:300]})
+            return None
 
     def where(self) -> dict:
         """Cell index, line in the cell's top-level code, and the innermost student function."""
@@ -303,6 +310,17 @@ class _Probe:
     def on_fit(self, model: Any, a: dict) -> Any:
         import keras
 
+        epochs = _as_int(a.get("epochs"), 1)
+        self.guarded(self.record_fit, model, a, epochs)
+        history = keras.callbacks.History()
+        history.history = _NaNHistory(epochs, self._metric_keys(self.model_id(model)))
+        history.epoch = list(range(epochs))
+        history.params = {"verbose": a.get("verbose"), "epochs": epochs, "steps": None}
+        history.set_model(model)
+        model.history = history
+        return history
+
+    def record_fit(self, model: Any, a: dict, epochs: int) -> None:
         location = self.where()
         notes: dict[str, str] = {}
         x, y = self.array_ref(a.get("x"), "x", notes), self.array_ref(a.get("y"), "y", notes)
@@ -316,11 +334,9 @@ class _Probe:
         known = {"self", "x", "y", "batch_size", "epochs", "callbacks", "validation_split",
                  "validation_data", "shuffle", "verbose"}
         for key, value in a.items():
-            if key not in known and key != "kwargs" and value is not None and value != 0 and value != 1:
+            if key not in known and key != "kwargs" and not _is_default(value):
                 notes[key] = repr(value)[:200]
         model_id = self.model_id(model)
-        epochs = _as_int(a.get("epochs"), 1)
-        self._fits += 1
         self.emit({"event": "fit", "model_id": model_id, "model": self.model_record(model),
                    "compile": self._compiled.get(model_id), "epochs": epochs,
                    "batch_size": _as_int(a.get("batch_size"), None),
@@ -329,28 +345,24 @@ class _Probe:
                    "callbacks": [_callback(cb) for cb in (a.get("callbacks") or [])],
                    "shuffle": bool(a.get("shuffle", True)), "other_kwargs": notes,
                    "location": location})
-        history = keras.callbacks.History()
-        history.history = _NaNHistory(epochs, self._metric_keys(model_id))
-        history.epoch = list(range(epochs))
-        history.params = {"verbose": a.get("verbose"), "epochs": epochs, "steps": None}
-        history.set_model(model)
-        model.history = history
-        return history
 
     def on_evaluate(self, model: Any, a: dict) -> Any:
-        notes: dict[str, str] = {}
-        model_id = self.model_id(model)
-        self.emit({"event": "evaluate", "kind": "evaluate", "model_id": model_id,
-                   "x": self.array_ref(a.get("x"), "x", notes), "y": self.array_ref(a.get("y"), "y", notes),
-                   "location": self.where()})
-        names = ["loss", *self._metric_keys(model_id)]
+        self.guarded(self.record_evaluate, model, a)
+        names = ["loss", *self._metric_keys(self.model_id(model))]
         if a.get("return_dict"):
             return {n: math.nan for n in names}
         return math.nan if len(names) == 1 else [math.nan] * len(names)
 
+    def record_evaluate(self, model: Any, a: dict) -> None:
+        notes: dict[str, str] = {}
+        self.emit({"event": "evaluate", "kind": "evaluate", "model_id": self.model_id(model),
+                   "x": self.array_ref(a.get("x"), "x", notes), "y": self.array_ref(a.get("y"), "y", notes),
+                   "location": self.where()})
+
     def on_predict(self, model: Any, x: Any) -> None:
+        # Predictions on a handful of rows (one image in a loop) are not worth an .npy each.
         self.emit({"event": "predict", "kind": "predict", "model_id": self.model_id(model),
-                   "x": self.array_ref(x, "x", {}), "y": None, "location": self.where()})
+                   "x": self.array_ref(x, "x", {}, min_rows=100), "y": None, "location": self.where()})
 
     def _metric_keys(self, model_id: int) -> list[str]:
         compiled = self._compiled.get(model_id) or {}
@@ -370,7 +382,7 @@ class _Probe:
         except Exception:
             pass
 
-    def array_ref(self, value: Any, name: str, notes: dict[str, str]) -> dict | None:
+    def array_ref(self, value: Any, name: str, notes: dict[str, str], min_rows: int = 0) -> dict | None:
         if value is None:
             return None
         arr = _as_array(value)
@@ -388,7 +400,7 @@ class _Probe:
         digest = array_digest(arr)
         ref = {"digest": digest, "shape": list(arr.shape), "dtype": arr.dtype.str, "stored": True}
         if digest not in self._saved:
-            if arr.nbytes <= self.array_budget:
+            if arr.nbytes <= self.array_budget and (arr.ndim == 0 or arr.shape[0] >= min_rows):
                 path = os.path.join(self.arrays_dir, digest + ".npy")
                 try:
                     np.save(path + ".tmp.npy", arr, allow_pickle=False)
@@ -401,7 +413,8 @@ class _Probe:
             else:
                 ref["stored"] = False
         try:
-            self._arrays[id(value)] = (weakref.ref(value), key, sample, ref)
+            if ref["stored"] or not min_rows:  # a skipped small array may still be saved by a fit
+                self._arrays[id(value)] = (weakref.ref(value), key, sample, ref)
         except TypeError:  # objects without weakref support are simply not cached
             pass
         return ref
@@ -545,6 +558,10 @@ def _short_float(value: Any) -> Any:
         short = float(repr(np.float32(value)).removeprefix("np.float32(").rstrip(")"))
         return short if float(np.float32(short)) == value else value
     return value
+
+
+def _is_default(value: Any) -> bool:
+    return value is None or (type(value) in (int, float, bool) and value in (0, 1))
 
 
 def _as_int(value: Any, default: Any) -> Any:

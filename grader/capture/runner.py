@@ -96,6 +96,7 @@ class _Run:
         self.replies: dict[int, dict] = {}
         self.timings: list[tuple[int, float]] = []
         self.kernel_start_s = 0.0
+        self.current: int | None = None  # the student cell running now
         self.probe_install_s = 0.0
 
     def execute(self) -> None:
@@ -143,7 +144,7 @@ class _Run:
             self.trace.messages.append(f"capture aborted: {type(exc).__name__}: {str(exc)[:300]}")
         finally:
             watchdog.stop()
-            _shutdown(client, km)
+            _shutdown(client, km, self.ws.root)
             del self.nb.cells[self.scratch:]
         if watchdog.fired and self.trace.status != "memory":
             self._dead(watchdog, self.current)
@@ -152,8 +153,6 @@ class _Run:
                                        f"(limit {self.limits.output_bytes})")
         self.trace.messages.append("timing: kernel start %.1fs; probe install %.1fs; cells %s" % (
             self.kernel_start_s, self.probe_install_s, ", ".join(f"{i}:{t:.1f}s" for i, t in self.timings)))
-
-    current: int | None = None
 
     def _run_cell(self, client: NotebookClient, index: int, cell: Any) -> bool:
         """Run one student cell; False when the run must stop."""
@@ -277,8 +276,9 @@ def _kill(procs: list[psutil.Process]) -> None:
             pass
 
 
-def _shutdown(client: NotebookClient, km: AsyncKernelManager) -> None:
-    """Stop the kernel and whatever it started (children found through psutil)."""
+def _shutdown(client: NotebookClient, km: AsyncKernelManager, workspace: Path) -> None:
+    """Stop the kernel and whatever it started: its children, and daemons that left the process
+    tree but still have their cwd in the workspace (one that also chdir'ed away escapes)."""
     procs: list[psutil.Process] = []
     try:
         proc = km.provisioner.process if km.provisioner else None
@@ -287,6 +287,12 @@ def _shutdown(client: NotebookClient, km: AsyncKernelManager) -> None:
             procs = [kernel, *kernel.children(recursive=True)]
     except (psutil.Error, AttributeError):
         pass
+    for other in psutil.process_iter():
+        try:
+            if other.cwd().startswith(str(workspace) + "/"):
+                procs.append(other)
+        except psutil.Error:
+            pass
     try:
         if client.kc is not None:
             client.kc.stop_channels()

@@ -106,6 +106,16 @@ def main() -> None:
                 code("print('not reached')")]
     nbformat.write(nb, HERE / "allocates_30gb.ipynb")
 
+    nb = new_notebook()
+    nb.cells = [code("import numpy as np\nimport keras\n"
+                     "m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])\n"
+                     "m.compile('sgd', 'mse')\nm.fit(np.zeros((8, 4)), np.zeros((8, 2)), epochs=3)"),
+                code("import os, signal, subprocess\n"
+                     "daemon = subprocess.Popen(['sleep', '317'], start_new_session=True)\n"
+                     "os.kill(os.getpid(), signal.SIGKILL)"),
+                code("print('not reached')")]
+    nbformat.write(nb, HERE / "kernel_dies.ipynb")
+
 
 if __name__ == "__main__":
     main()
