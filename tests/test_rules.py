@@ -218,11 +218,13 @@ def test_hygiene_rules():
     cells = standard_cells()
     cells.insert(6, ("code", "La sigmoide converge más lento porque se satura"))
     sub = notebook(cells, outputs={1: [{"output_type": "stream", "text": "ok"}]}, counts={1: 1, 3: 3, 4: 2})
-    trace = make_trace([], status="ok", errors=[CellError(cell=6, ename="SyntaxError", evalue="invalid syntax", line=1)])
+    trace = make_trace([], status="ok", errors=[CellError(cell=6, ename="SyntaxError", line=1,
+                                                          evalue="invalid syntax (3107983410.py, line 1)")])
     v, _ = run_rules(sub, trace, runs=[])
     assert v["code_parses"].status == "fail" and "celda 7, línea 1" in v["code_parses"].message
     assert v["code_parses"].evidence[0].excerpt == "La sigmoide converge más lento porque se satura"
     assert v["cells_run"].status == "fail" and "celda 7, línea 1 (SyntaxError: invalid syntax)" in v["cells_run"].message
+    assert v["cells_run"].points == 0.0  # code_parses already deducts for that cell
     assert v["execution_order"].status == "warn" and "celda 5" in v["execution_order"].message
     assert v["outputs_saved"].status == "pass"
     cells[6] = ("code", "### Análisis\n" + cells[5][1])  # the ex1 analysis pasted into a code cell
@@ -274,6 +276,7 @@ def test_crash_in_cell_3_is_graded_from_the_code():
         assert v[rule].status == "warn" and "No se pudo comprobar ejecutando el código" in v[rule].message
     assert v["split_20"].status == "pass" and v["cells_run"].status == "fail"
     assert "celda 4 (NameError" in v["cells_run"].message
+    assert v["cells_run"].points == -RUBRIC.rules["cells_run"].deduction["fail"]
     assert 0 < total < 10
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from grader.results import Evidence, Verdict
 from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, where
 
@@ -37,16 +39,22 @@ class CellsRun(BaseRule):
         problems, evidence = [], []
         for err in trace.errors:
             place = where(ctx, err.cell, err.line)
-            problems.append(f"{place} ({err.ename}: {err.evalue.strip()[:120]})")
-            evidence.append(evidence_at(ctx, err.cell, err.line, ename=err.ename, evalue=err.evalue[:300]))
+            # ipykernel names cells after temporary files: "invalid syntax (3107983410.py, line 3)".
+            evalue = re.sub(r"\s*\(\d+\.py, line \d+\)", "", err.evalue).strip()
+            problems.append(f"{place} ({err.ename}: {evalue[:120]})")
+            evidence.append(evidence_at(ctx, err.cell, err.line, ename=err.ename, evalue=evalue[:300]))
         stopped = {"timeout": "se agotó el tiempo de ejecución", "kernel_died": "el núcleo de Python se cerró",
                    "memory": "se superó el límite de memoria"}
         if trace.status in stopped:
             problems.append(stopped[trace.status])
         if not problems:
             return self.verdict(ctx, "pass")
-        return self.verdict(ctx, "fail", values={"value": len(problems), "details": "; ".join(problems[:MAX_EVIDENCE])},
-                            evidence=evidence[:MAX_EVIDENCE])
+        # A cell that is not Python at all is code_parses' deduction; do not take points twice for it.
+        unparsable = {e["cell"] for e in ctx.static.get("syntax_errors", [])}
+        only_syntax = trace.status not in stopped and all(
+            e.ename in ("SyntaxError", "IndentationError") and e.cell in unparsable for e in trace.errors)
+        return self.verdict(ctx, "fail", values={"value": len(problems), "details": "; ".join(problems[:10])},
+                            evidence=evidence[:MAX_EVIDENCE], deduct=0.0 if only_syntax else None)
 
 
 class CodeParses(BaseRule):
