@@ -29,21 +29,24 @@ import inspect
 import json
 import math
 import os
-import re
 import sys
 import weakref
 from typing import Any
 
 import numpy as np
 
-_probe: "_Probe | None" = None
-_ACTIVATION_ALIASES = {"softmax_v2": "softmax", "log_softmax_v2": "log_softmax", "swish": "silu",
-                       "relu6": "relu6", "leaky_relu": "leaky_relu"}
+try:  # inside the kernel both files sit side by side on PYTHONPATH; the grader package is blocked
+    import grader_probe_names as names
+except ImportError:
+    from grader.capture import probe_names as names
+
 _LEGACY_MODULES = {
     "keras.layers.core": "keras.layers", "keras.layers.advanced_activations": "keras.layers",
     "keras.layers.normalization": "keras.layers", "keras.layers.convolutional": "keras.layers",
     "keras.layers.pooling": "keras.layers", "keras.utils.np_utils": "keras.utils",
 }
+
+_probe: "_Probe | None" = None
 
 
 def array_digest(arr: np.ndarray) -> str:
@@ -51,28 +54,6 @@ def array_digest(arr: np.ndarray) -> str:
     h = hashlib.sha256(f"{arr.dtype.str}{tuple(int(n) for n in arr.shape)}".encode())
     h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
     return h.hexdigest()
-
-
-def snake(name: str) -> str:
-    """RandomNormal -> random_normal, GlorotUniform -> glorot_uniform."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-
-
-def jsonable(obj: Any, depth: int = 0) -> Any:
-    """Plain JSON data only; anything else becomes {"unsupported": repr} (never pickled)."""
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj if not isinstance(obj, str) else obj[:2000]
-    if isinstance(obj, (int, float)):
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if depth > 30:
-        return {"unsupported": "too deep"}
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v, depth + 1) for v in obj]
-    return {"unsupported": repr(obj)[:200]}
 
 
 def install(out_dir: str, array_bytes: int) -> None:
@@ -125,6 +106,9 @@ def _alias_legacy_modules(keras: Any) -> None:
 
     for old, new in _LEGACY_MODULES.items():
         sys.modules.setdefault(old, importlib.import_module(new))
+    for name in ("SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam"):
+        if not hasattr(keras.optimizers, name.lower()):  # Keras 2.2: `from keras.optimizers import adam`
+            setattr(keras.optimizers, name.lower(), getattr(keras.optimizers, name))
     legacy = getattr(keras.optimizers, "legacy", None)
     if legacy is not None:  # Keras 3 ships stubs that raise; map them to the real classes
         for name in ("SGD", "Adam", "RMSprop", "Adagrad", "Ftrl", "Optimizer"):
@@ -165,7 +149,7 @@ def _patch_model(keras: Any) -> None:
 
     def compile(self: Any, *args: Any, **kwargs: Any) -> Any:
         result = originals["compile"](self, *args, **kwargs)
-        probe.on_compile(self, args, kwargs)
+        probe.guarded(probe.on_compile, self, args, kwargs)
         return result
 
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -201,10 +185,10 @@ def _patch_model(keras: Any) -> None:
 class _NaNHistory(dict):
     """history.history: NaN per epoch; answers any key that looks like a loss or a metric."""
 
-    def __init__(self, epochs: int, names: list[str]):
+    def __init__(self, epochs: int, metric_keys: list[str]):
         self.epochs = epochs
         super().__init__()
-        for name in ["loss", "accuracy", "acc", *names]:
+        for name in ["loss", "accuracy", "acc", *metric_keys]:
             self[name] = [math.nan] * epochs
             self["val_" + name] = [math.nan] * epochs
 
@@ -232,7 +216,7 @@ class _Probe:
         self._saved: set[str] = set()
 
     def emit(self, event: dict) -> None:
-        self.events.write(json.dumps(jsonable(event)) + "\n")
+        self.events.write(json.dumps(names.jsonable(event)) + "\n")
         self.events.flush()
 
     def guarded(self, record: Any, *args: Any) -> Any:
@@ -280,12 +264,12 @@ class _Probe:
         import keras
 
         try:
-            config = _normalise(jsonable(keras.saving.serialize_keras_object(model)))
+            config = names.normalise_config(names.jsonable(keras.saving.serialize_keras_object(model)))
         except Exception as exc:  # a model Keras cannot serialise is data, not a probe crash
             config = {"unsupported": f"{type(exc).__name__}: {exc}"[:300]}
         inner = config.get("config", {}) if isinstance(config, dict) else {}
         layers = inner.get("layers", []) if isinstance(inner, dict) else []
-        specs = [_layer_spec(layer) for layer in layers
+        specs = [names.layer_spec(layer) for layer in layers
                  if isinstance(layer, dict) and layer.get("class_name") != "InputLayer"]
         return {"model_id": model_id, "class_name": type(model).__name__, "layers": specs,
                 "input_shape": _input_shape(model), "config": config,
@@ -295,15 +279,14 @@ class _Probe:
         optimizer = getattr(model, "optimizer", None)
         opt = {"class_name": type(optimizer).__name__, "config": {}}
         try:
-            opt["config"] = {k: _short_float(v) for k, v in jsonable(optimizer.get_config()).items()}
+            opt["config"] = {k: names.short_float(v) for k, v in names.jsonable(optimizer.get_config()).items()}
         except Exception as exc:
             opt["config"] = {"unsupported": repr(exc)[:200]}
         if getattr(optimizer, "_grader_decay", None) is not None:
             opt["config"]["decay"] = optimizer._grader_decay
-        names = ["optimizer", "loss", "loss_weights", "metrics"]
-        given = dict(zip(names, args)) | kwargs
-        record = {"optimizer": opt, "loss": _callable_name(given.get("loss")),
-                  "metrics": _metric_names(given.get("metrics")), "location": self.where()}
+        given = dict(zip(["optimizer", "loss", "loss_weights", "metrics"], args)) | kwargs
+        record = {"optimizer": opt, "loss": names.callable_name(given.get("loss")),
+                  "metrics": names.metric_names(given.get("metrics")), "location": self.where()}
         self._compiled[self.model_id(model)] = record
         self.emit({"event": "compile", "model_id": self.model_id(model), "compile": record})
 
@@ -342,16 +325,16 @@ class _Probe:
                    "batch_size": _as_int(a.get("batch_size"), None),
                    "validation_split": _as_float(a.get("validation_split"), 0.0),
                    "x": x, "y": y, "validation_data": val_refs,
-                   "callbacks": [_callback(cb) for cb in (a.get("callbacks") or [])],
+                   "callbacks": [names.callback_record(cb) for cb in (a.get("callbacks") or [])],
                    "shuffle": bool(a.get("shuffle", True)), "other_kwargs": notes,
                    "location": location})
 
     def on_evaluate(self, model: Any, a: dict) -> Any:
         self.guarded(self.record_evaluate, model, a)
-        names = ["loss", *self._metric_keys(self.model_id(model))]
+        keys = ["loss", *self._metric_keys(self.model_id(model))]
         if a.get("return_dict"):
-            return {n: math.nan for n in names}
-        return math.nan if len(names) == 1 else [math.nan] * len(names)
+            return {k: math.nan for k in keys}
+        return math.nan if len(keys) == 1 else [math.nan] * len(keys)
 
     def record_evaluate(self, model: Any, a: dict) -> None:
         notes: dict[str, str] = {}
@@ -366,11 +349,11 @@ class _Probe:
 
     def _metric_keys(self, model_id: int) -> list[str]:
         compiled = self._compiled.get(model_id) or {}
-        names = []
+        keys = []
         for m in compiled.get("metrics", []):
             name = m if isinstance(m, str) else str(m)
-            names.append("accuracy" if name in ("acc", "accuracy") else snake(name))
-        return names
+            keys.append("accuracy" if name in ("acc", "accuracy") else names.snake(name))
+        return keys
 
     def _build(self, model: Any, x: Any) -> None:
         """Build an unbuilt Sequential from the data shape, as a real fit would, so the config
@@ -454,65 +437,6 @@ def _sample(arr: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(flat[::step]).tobytes()).hexdigest()
 
 
-def _activation_name(value: Any) -> Any:
-    if isinstance(value, str):
-        return _ACTIVATION_ALIASES.get(value, value)
-    if isinstance(value, dict) and value.get("class_name") == "function" and isinstance(value.get("config"), str):
-        name = _ACTIVATION_ALIASES.get(value["config"], value["config"])
-        try:
-            import keras
-
-            keras.activations.get(name)
-            return name
-        except Exception:
-            return {"unsupported": f"activation function {value['config']}"}
-    return value
-
-
-def _normalise(config: Any) -> Any:
-    """Activations as Keras names everywhere, so the config deserialises on the trusted side."""
-    if isinstance(config, dict):
-        return {k: (_activation_name(v) if k in ("activation", "recurrent_activation") else _normalise(v))
-                for k, v in config.items()}
-    if isinstance(config, list):
-        return [_normalise(v) for v in config]
-    return config
-
-
-def _initializer_name(value: Any) -> str | None:
-    if isinstance(value, dict) and isinstance(value.get("class_name"), str):
-        value = value["class_name"]
-    if not isinstance(value, str):
-        return None
-    name = snake(value)
-    return {"zero": "zeros", "one": "ones", "normal": "random_normal",
-            "uniform": "random_uniform"}.get(name, name)
-
-
-def _regularizer_summary(value: Any) -> str | None:
-    if not isinstance(value, dict):
-        return value if isinstance(value, str) else None
-    cfg = value.get("config") or {}
-    name = snake(str(value.get("class_name", "?")))
-    if isinstance(cfg, dict) and name in ("l1", "l2") and name in cfg:
-        return f"{name}({cfg[name]:g})" if isinstance(cfg[name], (int, float)) else name
-    if isinstance(cfg, dict):
-        return f"{name}(" + ", ".join(f"{k}={v}" for k, v in cfg.items()) + ")"
-    return name
-
-
-def _layer_spec(layer: dict) -> dict:
-    cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
-    activation = cfg.get("activation")
-    if isinstance(activation, dict) and isinstance(activation.get("class_name"), str):
-        activation = snake(activation["class_name"])
-    return {"type": str(layer.get("class_name")), "units": cfg.get("units"),
-            "activation": activation if isinstance(activation, str) else None,
-            "kernel_initializer": _initializer_name(cfg.get("kernel_initializer")),
-            "kernel_regularizer": _regularizer_summary(cfg.get("kernel_regularizer")),
-            "rate": cfg.get("rate"), "config": cfg}
-
-
 def _input_shape(model: Any) -> list | None:
     try:
         shape = model.input_shape
@@ -521,43 +445,6 @@ def _input_shape(model: Any) -> list | None:
     except Exception:
         pass
     return None
-
-
-def _callable_name(value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_callable_name(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _callable_name(v) for k, v in value.items()}
-    if inspect.isfunction(value) or inspect.isbuiltin(value):
-        return value.__name__
-    return type(value).__name__
-
-
-def _metric_names(metrics: Any) -> list:
-    if metrics is None:
-        return []
-    if isinstance(metrics, dict):
-        metrics = [m for v in metrics.values() for m in (v if isinstance(v, (list, tuple)) else [v])]
-    if not isinstance(metrics, (list, tuple)):
-        metrics = [metrics]
-    return [_callable_name(m) for m in metrics]
-
-
-def _callback(cb: Any) -> dict:
-    config = {k: v for k, v in vars(cb).items()
-              if not k.startswith("_") and isinstance(v, (int, float, str, bool, type(None)))
-              and k not in ("wait", "stopped_epoch", "best", "cooldown_counter", "verbose")}
-    return {"class_name": type(cb).__name__, "config": config}
-
-
-def _short_float(value: Any) -> Any:
-    """0.10000000149011612 (a float32 learning rate) -> 0.1."""
-    if isinstance(value, float) and math.isfinite(value):
-        short = float(repr(np.float32(value)).removeprefix("np.float32(").rstrip(")"))
-        return short if float(np.float32(short)) == value else value
-    return value
 
 
 def _is_default(value: Any) -> bool:

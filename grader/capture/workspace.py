@@ -2,7 +2,8 @@
 
 Layout under a root folder (mode 0711: other users can pass through, not list it):
   spec/                     kernelspec for the launcher (root only)
-  probe-<rand>/grader_probe.py   a COPY of grader/capture/probe.py: the kernel's only PYTHONPATH
+  probe-<rand>/grader_probe.py   COPIES of grader/capture/probe.py and probe_names.py: the
+                            kernel's only PYTHONPATH
   work-<rand>/              cwd and HOME of the kernel: a copy of the hand-in's files, and
     .keras/datasets/fashion-mnist/   the four Fashion-MNIST .gz files (KERAS_HOME)
   events-<rand>/            the probe writes events.jsonl and arrays/ here
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import data
-from grader.capture import probe, sandbox
+from grader.capture import probe, probe_names, sandbox
 from grader.submissions import Submission, is_ignored
 
 MAX_HANDIN_BYTES = 200 * 2**20  # a hand-in folder bigger than this is copied only in part
@@ -67,8 +68,9 @@ def create_workspace(sub: Submission, data_dir: Path | None, out_dir: Path | Non
                    events=private("events"), runtime=private("run"), spec_root=root / "spec",
                    log=root / "kernel.log")
     ws.probe_dir.mkdir(mode=0o755)
-    shutil.copyfile(probe.__file__, ws.probe_dir / "grader_probe.py")
-    os.chmod(ws.probe_dir / "grader_probe.py", 0o644)
+    for module, name in ((probe, "grader_probe.py"), (probe_names, "grader_probe_names.py")):
+        shutil.copyfile(module.__file__, ws.probe_dir / name)
+        os.chmod(ws.probe_dir / name, 0o644)
     (ws.work / ".tmp").mkdir()
     _copy_handin(sub, ws)
     _copy_fashion_mnist(data_dir, ws)
