@@ -367,7 +367,7 @@ def test_zip_bomb_is_refused_before_extraction(tmp_path: Path) -> None:
 def test_zip_total_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Incompressible members (no bomb ratio) whose sum is over the limit: lowered here so that
     # the test does not need 500 MB of real data; the check itself is the one used in batches.
-    monkeypatch.setattr("grader.submissions.MAX_ZIP_TOTAL_BYTES", 3000)
+    monkeypatch.setattr("grader.zipsafe.MAX_ZIP_TOTAL_BYTES", 3000)
     archive = tmp_path / "grande.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("ej1.py", os.urandom(2000))

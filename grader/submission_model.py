@@ -1,0 +1,76 @@
+"""The loaded hand-in: `Submission`, its `Cell`s and where they came from, and load errors.
+
+Shared by the loaders (`grader.notebook_reader`, `grader.zipsafe`, `grader.submissions`) and by
+every later stage; `grader.submissions` re-exports all of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a cell came from inside the hand-in."""
+
+    file: str  # path relative to the hand-in root, e.g. "trabajo2.ipynb" or "ej1.py"
+    cell: int | None  # 0-based cell index inside that file (None: the whole file is one cell)
+    line: int = 1  # 1-based line in that file of the cell's first source line (1 for .ipynb)
+
+
+@dataclass
+class Cell:
+    index: int  # 0-based position in the merged submission
+    cell_type: str  # "code" | "markdown" | "raw"
+    source: str
+    outputs: list[dict] = field(default_factory=list)  # nbformat output dicts as handed in
+    execution_count: int | None = None
+    origin: Origin = Origin("", None)
+
+    @property
+    def number(self) -> int:
+        """1-based number used in messages ("celda 7")."""
+        return self.index + 1
+
+
+@dataclass(frozen=True)
+class LoadError:
+    """Why a hand-in (or one of its files) could not be loaded; `message` is Spanish."""
+
+    code: str  # stable id, e.g. "invalid_json", "empty", "too_large", "zip_unsafe_path"
+    message: str
+    file: str | None = None
+
+
+@dataclass
+class Submission:
+    student: str
+    path: Path
+    kind: str  # "ipynb" | "py" | "md" | "mixed"; "unknown" when nothing could be loaded
+    cells: list[Cell] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    load_error: LoadError | None = None
+    notes: list[str] = field(default_factory=list)  # Spanish notes, e.g. "nbformat v3 convertido"
+    digest: str = ""  # sha256 of the hand-in's content (resume, cache)
+    # Files of a multi-file hand-in that could not be read while others could (kept, not fatal).
+    file_errors: list[LoadError] = field(default_factory=list)
+    # Folder holding the files on disk (the student folder, the extracted ZIP, or the file's
+    # folder): run student code there so that "from utils import ..." between files works.
+    source_dir: Path | None = None
+
+    @property
+    def code_cells(self) -> list[Cell]:
+        return [c for c in self.cells if c.cell_type == "code"]
+
+
+class FileProblem(Exception):
+    """One file (or ZIP) cannot be loaded; carries the `LoadError` to report.
+
+    Internal to the loaders: `load_submission` turns it into `Submission.load_error` or
+    `Submission.file_errors`, so it never reaches callers.
+    """
+
+    def __init__(self, error: LoadError):
+        super().__init__(error.message)
+        self.error = error
