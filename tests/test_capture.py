@@ -229,3 +229,22 @@ def test_array_ref_digest_depends_on_shape() -> None:
     arr = np.arange(6, dtype=np.float32)
     assert array_digest(arr) != array_digest(arr.reshape(2, 3))
     assert ArrayRef(array_digest(arr), [6], "<f4").digest == array_digest(arr.copy())
+
+
+def test_symlinks_from_the_kernel_are_not_followed(tmp_path: Path) -> None:
+    sub = load_submission(FILES / "infinite_loop.ipynb")
+    secret = tmp_path / "secret.npy"
+    np.save(secret, np.ones(3, dtype=np.float32))
+    ref = {"digest": array_digest(np.ones(3, dtype=np.float32)), "shape": [3], "dtype": "<f4"}
+    src = tmp_path / "events"
+    _write_events(src, [json.dumps({"event": "predict", "model_id": 1, "x": ref, "y": None})])
+    (src / "arrays" / f"{ref['digest']}.npy").symlink_to(secret)
+    trace = Trace(student="x")
+    events.assemble(trace, sub, src, tmp_path / "out", 10**9)
+    assert not trace.evals[0].x.stored and not any((tmp_path / "out" / "arrays").iterdir())
+    (src / "events.jsonl").unlink()
+    (src / "events.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
+    (tmp_path / "elsewhere.jsonl").write_text((src / "arrays").as_posix())
+    trace = Trace(student="x")
+    events.assemble(trace, sub, src, tmp_path / "out2", 10**9)
+    assert trace.messages == ["probe: no readable events file"]

@@ -18,7 +18,7 @@ import stat
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -86,16 +86,27 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
     _copy_arrays(trace, events_dir / "arrays", out_dir / "arrays", array_bytes)
 
 
-def _read_regular(path: Path, limit: int) -> str | None:
-    """Contents of a regular file (no symlink, no FIFO) of at most `limit` bytes, else None."""
+def _open_regular(path: Path, max_size: int | None = None) -> BinaryIO | None:
+    """The file opened for reading if it is a regular file (no symlink, no FIFO) of at most
+    `max_size` bytes, else None."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            return None
+    fh = os.fdopen(fd, "rb")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (max_size is not None and info.st_size > max_size):
+        fh.close()
+        return None
+    return fh
+
+
+def _read_regular(path: Path, limit: int) -> str | None:
+    """The first `limit` bytes of a regular file, as text."""
+    fh = _open_regular(path)
+    if fh is None:
+        return None
+    with fh:
         return fh.read(limit).decode("utf-8", "replace")
 
 
@@ -210,14 +221,10 @@ def _copy_arrays(trace: Trace, src_dir: Path, dst_dir: Path, array_bytes: int) -
 
 
 def _load_checked(path: Path, ref: ArrayRef, limit: int) -> np.ndarray | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+    fh = _open_regular(path, limit + 4096)
+    if fh is None:
         return None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit + 4096:
-            return None
+    with fh:
         try:
             arr = np.load(fh, allow_pickle=False)
         except (ValueError, OSError, EOFError):
