@@ -80,8 +80,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="write the notebook and the trace here")
     args = parser.parse_args()
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-capture-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        run(args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-capture-") as tmp:
+            run(Path(tmp))
+
+
+def run(folder: Path) -> None:
     write_notebook(folder / "ten_fits.ipynb")
     sub = load_submission(folder / "ten_fits.ipynb")
     start = time.perf_counter()

@@ -78,6 +78,7 @@ def main(argv: list[str]) -> None:
         "PYTHONPATH": opts["--probe-dir"],
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "PIP_NO_INDEX": "1",  # `!pip install x` fails at once instead of retrying a network it lacks
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
     }
