@@ -242,6 +242,19 @@ def test_early_stopping_stops_and_restores_best_weights(data, arrays):
     assert kept.status == "ok" and any("ModelCheckpoint ignored" in n for n in kept.notes)
 
 
+def test_callbacks_from_probe_configs():
+    from grader.retrain_allowlist import build_callbacks
+
+    records = [CallbackRecord("EarlyStopping", {"monitor": "val_acc", "mode": "auto", "patience": 3,
+                                                "best_weights": None, "monitor_op": None}),
+               CallbackRecord("ReduceLROnPlateau", {"monitor": "val_loss", "factor": 0.5}),
+               CallbackRecord("TensorBoard", {"log_dir": "/tmp/anything"})]
+    (stop, plateau), notes = build_callbacks(records)
+    assert (stop.monitor, stop.mode, stop.patience) == ("val_acc", "max", 3)  # Keras 2 name, maximised
+    assert (plateau.mode, plateau.factor) == ("min", 0.5)
+    assert notes == ["callback TensorBoard ignored (not replayed by the grader)"]
+
+
 def test_consecutive_fits_continue_one_model(data, arrays):
     x, y = train_rows(data)
     model = dense_model()
@@ -277,9 +290,11 @@ def test_test_accuracy_only_for_final_model_and_quick_budget_caps_others(data, a
     assert tight[1].status == "ok" and tight[1].test_accuracy is not None and tight[0].status == "budget"
 
 
-def test_run_results_are_plain_json(data, arrays):
+def test_default_batch_size_and_plain_json_results(data, arrays):
     x, y = train_rows(data, 1000)
-    (run,) = retrain_trace(trace_of(make_fit(arrays, x, y)), arrays, final_model_id=1, data=data)
+    (run,) = retrain_trace(trace_of(make_fit(arrays, x, y, batch_size=None)), arrays, final_model_id=1, data=data)
+    (run32,) = retrain_trace(trace_of(make_fit(arrays, x, y, batch_size=32)), arrays, final_model_id=1, data=data)
+    assert run.status == "ok" and run.history == run32.history  # fit(batch_size=None) means 32
     assert json.loads(json.dumps(dataclasses.asdict(run)))["history"] == run.history
 
 
