@@ -48,6 +48,7 @@ def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None,
                   data: FashionMNIST | None = None) -> list[RunResult]:
     """One RunResult per fitted model object, in the order of their first fit."""
     deadline = time.monotonic() + budget.time_budget_s
+    _configure_tensorflow()
     groups: dict[int, list[FitRecord]] = {}
     for fit in sorted(trace.fits, key=lambda f: f.index):
         groups.setdefault(fit.model_id, []).append(fit)
@@ -152,13 +153,14 @@ def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir:
     from grader.retrain_trainer import FastTrainer
 
     data, index = _dataset(data)
+    if fits[0].prior_fits:
+        run.notes.append(f"the model had been fitted {fits[0].prior_fits} time(s) before the first recorded fit")
     prepared: list[FitData] = []
     for fit in fits:
         refs = tuple(r.digest if r else None for r in (fit.x, fit.y, *(fit.validation_data or [])))
         if refs not in memo:
             memo[refs] = prepare_fit(fit, arrays_dir, data, index)
         prepared.append(memo[refs])
-    _configure_tensorflow()
     keras.backend.clear_session()  # fresh layer names and memory for each run
     keras.utils.set_random_seed(run.seed)
     model = rebuild_model(fits[0].model, (None, *prepared[0].x_train.shape[1:]))
