@@ -83,13 +83,12 @@ def steady(times: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=4, help="at least 2 (the first one traces)")
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args()
     (x_tr, y_tr), (x_val, y_val) = canonical_split(load_fashion_mnist())
     x_tr, x_val = (x_tr / 255.0).astype(np.float32), (x_val / 255.0).astype(np.float32)
     gflops = sgemm_gflops()
-    floor = epoch_gflop(len(x_tr), len(x_val)) / gflops
 
     fit_clock = EpochClock()
     plain = build(args.seed).fit(x_tr, y_tr, batch_size=BATCH, epochs=args.epochs, validation_data=(x_val, y_val),
@@ -100,12 +99,17 @@ def main() -> None:
     history, _ = FastTrainer(model, BATCH).fit((x_tr, y_tr), (x_val, y_val), epochs=args.epochs, shuffle=True,
                                                callbacks=[fast_clock], rng=np.random.default_rng(args.seed))
 
+    # Best of two measurements, before and after: other jobs on the cores only ever slow it down.
+    gflops = max(gflops, sgemm_gflops())
+    floor = epoch_gflop(len(x_tr), len(x_val)) / gflops
     t_fit, t_fast = steady(fit_clock.times), steady(fast_clock.times)
     c_fit, c_fast = steady(fit_clock.cpu), steady(fast_clock.cpu)
     print(f"machine: {os.cpu_count()} cores, sgemm {gflops:.0f} GFLOP/s; "
           f"epoch = {epoch_gflop(len(x_tr), len(x_val)):.1f} GFLOP -> floor {floor:.3f} s/epoch")
     print(f"plain fit   : {t_fit:.3f} s/epoch  (epochs {', '.join(f'{t:.2f}' for t in fit_clock.times)})")
     print(f"FastTrainer : {t_fast:.3f} s/epoch  (epochs {', '.join(f'{t:.2f}' for t in fast_clock.times)})")
+    print(f"best epochs (least disturbed by other jobs): plain {min(fit_clock.times[1:]):.3f} s, "
+          f"fast {min(fast_clock.times[1:]):.3f} s -> {min(fit_clock.times[1:]) / min(fast_clock.times[1:]):.2f}x")
     print(f"speed-up plain fit / FastTrainer = {t_fit / t_fast:.2f}x wall, {c_fit / c_fast:.2f}x CPU time "
           f"({c_fit:.3f} / {c_fast:.3f} CPU s/epoch)   FastTrainer / floor = {t_fast / floor:.2f}x")
     for epoch in range(args.epochs):
