@@ -151,10 +151,10 @@ def test_cache_hit_returns_same_numbers_without_training(data, arrays, tmp_path)
     first = retrain_trace(trace, arrays, final_model_id=1, cache_dir=cache, data=data)[0]
     started = time.monotonic()
     second = retrain_trace(trace, arrays, final_model_id=1, cache_dir=cache, data=data)[0]
-    assert time.monotonic() - started < 0.5 < first.wall_s + 0.5
+    assert time.monotonic() - started < 0.5 and second.wall_s < first.wall_s / 5
     assert (first.cached, second.cached) == (False, True)
     assert second.history == first.history and second.test_accuracy == first.test_accuracy
-    assert second.cache_key == first.cache_key and second.wall_s < first.wall_s
+    assert second.cache_key == first.cache_key
     # Another seed is another key; a corrupt entry is a miss and gets rewritten.
     other = retrain_trace(trace, arrays, final_model_id=1, cache_dir=cache, data=data, seed=7)[0]
     assert other.cache_key != first.cache_key and not other.cached
