@@ -285,7 +285,7 @@ class _Probe:
         if getattr(optimizer, "_grader_decay", None) is not None:
             opt["config"]["decay"] = optimizer._grader_decay
         given = dict(zip(["optimizer", "loss", "loss_weights", "metrics"], args)) | kwargs
-        record = {"optimizer": opt, "loss": names.callable_name(given.get("loss")),
+        record = {"optimizer": opt, "loss": names.loss_record(given.get("loss")),
                   "metrics": names.metric_names(given.get("metrics")), "location": self.where()}
         self._compiled[self.model_id(model)] = record
         self.emit({"event": "compile", "model_id": self.model_id(model), "compile": record})

@@ -111,6 +111,18 @@ def callable_name(value: Any) -> Any:
     return type(value).__name__
 
 
+def loss_record(value: Any) -> Any:
+    """A loss by name, or a Loss object as {"class_name", "config"} so settings such as
+    from_logits=True reach the trusted retrain (which rebuilds it through its allowlist)."""
+    get_config = getattr(value, "get_config", None)
+    if value is None or isinstance(value, str) or inspect.isfunction(value) or get_config is None:
+        return callable_name(value)
+    try:
+        return {"class_name": type(value).__name__, "config": jsonable(get_config())}
+    except Exception:
+        return callable_name(value)
+
+
 def metric_names(metrics: Any) -> list:
     if metrics is None:
         return []
