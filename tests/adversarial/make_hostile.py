@@ -26,7 +26,8 @@ HERE = Path(__file__).resolve().parent
 PWNED = "pwned-adversarial"  # every file an attack tries to create outside its folder starts so
 PORTS = range(47610, 47620)  # the network attack tries these loopback ports (the test listens on one)
 # argv of the processes the fork bombs leave behind (the test looks for them once the batch is over)
-SLEEP_MARKERS = ("987.654321", "987.654322", "987.654323", "987.654324")
+SLEEP_MARKERS = ("987.654321", "987.654322", "987.654323", "987.654324", "987.654325")
+CHDIR_DAEMON = "987.654325"  # the daemon that also leaves the workspace (chdir('/'))
 SIGNATURE_MTIME = 1234567890  # the mtime write_outside stamps on the grader's files if it can
 VICTIM_MARKER = "VICTIMA-ADVERSARIAL"  # fixed text in the honest notebooks; the test adds a random one
 # Folders shared with other people's work: attacks read there, never delete/overwrite/kill there.
@@ -39,7 +40,7 @@ CASES: dict[str, str] = {
     "timeout_infinite_loop": "while True: pass",
     "memory_bytearray_30g": "bytearray(30 * 2**30)",
     "memory_growing_list": "a list that grows by 64 MB until something stops it",
-    "fork_bomb": "3 double-forked daemons, then 3000 x os.fork (children exec sleep, some setsid)",
+    "fork_bomb": "2 double-forked daemons (one chdir('/')), then 3000 x os.fork (children exec sleep)",
     "subprocess_spawn": "3000 x subprocess.Popen(sleep) and a nohup'ed os.system",
     "output_flood_1gb": "1 GB through print, then 128 MB each on raw fds 1 and 2",
     "read_secrets": "reads the canary in /root, ~/.ssh, the rubric, other hand-ins, the retrain cache",
@@ -49,7 +50,7 @@ CASES: dict[str, str] = {
     "probe_fake_events": "appends forged/garbage events (epochs=1e9, ../ digests, deep JSON)",
     "probe_overwrite_npy": "overwrites the saved x arrays with zeros and y with a pickle payload",
     "probe_lambda_payload": "a Lambda layer whose code writes a file when run outside the kernel",
-    "forged_history": "fake History(val_accuracy=0.99) and printed/saved 'val_accuracy: 0.99'",
+    "forged_history": "final model with a fake History(val_accuracy=0.99), printed and saved",
     "delete_files": "shutil.rmtree on its own folder and on '..'",
     "kill_parent": "os.kill(os.getppid(), 9), the grader worker, then its own process group",
     "kernel_exit": "os._exit(1) after the fit",
@@ -108,11 +109,13 @@ while True:
     datos.append(bytearray(64 * 2**20))"""],
     "fork_bomb": ["""\
 import os
-for _ in range(3):  # demonio con doble fork: el nieto queda huérfano, fuera del árbol del kernel
+for marca in ('987.654324', '987.654325'):  # demonios con doble fork: huérfanos, fuera del árbol
     if os.fork() == 0:
         os.setsid()
         if os.fork() == 0:
-            os.execv('/bin/sleep', ['sleep', '987.654324'])
+            if marca == '987.654325':
+                os.chdir('/')  # como cualquier demonio: deja también la carpeta de trabajo
+            os.execv('/bin/sleep', ['sleep', marca])
         os._exit(0)
 print('demonios lanzados')""", """\
 import os
@@ -310,10 +313,16 @@ modelo_lambda.compile(optimizer='adam', loss='sparse_categorical_crossentropy', 
 h2 = modelo_lambda.fit(x_train[:2000], y_train[:2000], validation_split=0.2, epochs=1, verbose=0)"""],
     "forged_history": ["""\
 import keras
-history = keras.callbacks.History()
-history.history = {'loss': [0.05], 'accuracy': [0.99], 'val_loss': [0.05], 'val_accuracy': [0.99]}
-history.epoch = [0]
-model.history = history
+modelo_final = Sequential([Flatten(input_shape=(28, 28)), Dense(32, activation='relu'),
+                           Dense(10, activation='softmax')])
+modelo_final.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+history_final = modelo_final.fit(x_train[:2000], y_train[:2000], validation_split=0.2, epochs=1,
+                                 verbose=0)
+# Mejor que lo que salga: lo que yo diga.
+history_final = keras.callbacks.History()
+history_final.history = {'loss': [0.05], 'accuracy': [0.99], 'val_loss': [0.05], 'val_accuracy': [0.99]}
+history_final.epoch = [0]
+modelo_final.history = history_final
 print('Epoch 1/1 - loss: 0.0500 - accuracy: 0.9900 - val_loss: 0.0500 - val_accuracy: 0.9900')
 print('Test accuracy: 0.99')"""],
     "delete_files": [GUARD + """\
@@ -451,11 +460,13 @@ def hostile_notebooks() -> dict[str, nbformat.NotebookNode]:
     out = {name: notebook(PREFIX + [new_code_cell(src) for src in cells]) for name, cells in ATTACKS.items()}
     out["01_cross_neighbours"] = notebook([PREFIX[0], new_code_cell(CROSS), *PREFIX[1:]])
     forged = out["forged_history"]
+    forged.cells.insert(4, new_markdown_cell("## 4. Regularización y red final"))
     forged.cells[-1].outputs = [new_output("stream", name="stdout", text=(
         "Epoch 1/1 - loss: 0.0500 - accuracy: 0.9900 - val_loss: 0.0500 - val_accuracy: 0.9900\n"
         "Test accuracy: 0.99\n"))]
     forged.cells.append(new_markdown_cell("Mi red final alcanza un **99 %** de accuracy en validación."))
-    forged.cells[-1].id = f"cell-{len(forged.cells) - 1}"
+    for i, cell in enumerate(forged.cells):
+        cell.id = f"cell-{i}"
     honest = notebook(PREFIX + HONEST_TAIL)
     out["00_victim_honest"] = honest
     out["zz_honest"] = honest
