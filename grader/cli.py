@@ -111,10 +111,10 @@ def _options(args: argparse.Namespace, budget_name: str):
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from grader.batch import grade_batch
-
     if not args.path.exists():
         raise GraderError(f"{args.path}: no such file or folder")
+    from grader.batch import grade_batch
+
     s = grade_batch(args.path, _options(args, args.budget), jobs=args.jobs, force=args.force,
                     progress=not args.quiet)
     print(f"graded {len(s.graded)}, unchanged {len(s.skipped)}, grader errors {len(s.failed)}"
@@ -125,12 +125,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if not args.path.exists():
+        raise GraderError(f"{args.path}: no such file or folder")
     from grader.pipeline import grade_submission
     from grader.report import write_exports
     from grader.submissions import load_submission
 
-    if not args.path.exists():
-        raise GraderError(f"{args.path}: no such file or folder")
     sub = load_submission(args.path)
     result = grade_submission(sub, _options(args, "full" if args.full else "quick"))
     print_checklist(result, args.out)
