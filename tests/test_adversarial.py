@@ -472,36 +472,20 @@ def test_infinite_loop_times_out_and_keeps_the_earlier_fit(batch: Batch) -> None
     prefix_run_ok(result, batch)
 
 
-def test_memory_bomb_30g_is_a_memory_error(batch: Batch) -> None:
-    result = batch.results["memory_bytearray_30g"]
-    assert cell_errors(result, ATTACK_CELL) == ["MemoryError"]
-    prefix_run_ok(result, batch)
-
-
-def test_growing_list_is_stopped_for_memory(batch: Batch) -> None:
-    result = batch.results["memory_growing_list"]
-    codes = cell_errors(result, ATTACK_CELL)
-    assert codes in (["MemoryError"], ["MemoryLimit"]), result.errors
-    prefix_run_ok(result, batch)
-
-
-def test_fork_bomb_is_stopped(batch: Batch) -> None:
-    result = batch.results["fork_bomb"]
-    codes = cell_errors(result, ATTACK_CELL + 1)
-    assert codes and codes[0] in ("BlockingIOError", "Timeout"), result.errors
-    prefix_run_ok(result, batch)
-
-
-def test_subprocess_spawning_is_stopped(batch: Batch) -> None:
-    result = batch.results["subprocess_spawn"]
-    codes = cell_errors(result, ATTACK_CELL)
-    assert codes and codes[0] in ("BlockingIOError", "Timeout"), result.errors
-    prefix_run_ok(result, batch)
-
-
-def test_reading_secrets_fails_and_is_reported(batch: Batch) -> None:
-    result = batch.results["read_secrets"]
-    assert cell_errors(result, ATTACK_CELL) == ["RuntimeError"]
+@pytest.mark.parametrize("student, cell, codes", [
+    ("memory_bytearray_30g", ATTACK_CELL, {"MemoryError"}),  # RLIMIT_DATA
+    ("memory_growing_list", ATTACK_CELL, {"MemoryError", "MemoryLimit"}),  # rlimit or watchdog
+    ("fork_bomb", ATTACK_CELL + 1, {"BlockingIOError", "Timeout"}),  # RLIMIT_NPROC or cell limit
+    ("subprocess_spawn", ATTACK_CELL, {"BlockingIOError", "Timeout"}),
+    ("read_secrets", ATTACK_CELL, {"RuntimeError"}),  # its own raise, carrying what it could read
+    ("network_loopback", ATTACK_CELL, {"ConnectionError"}),  # its own raise: nothing connected
+])
+def test_attack_ends_as_a_cell_error_and_keeps_the_earlier_fit(
+        batch: Batch, student: str, cell: int, codes: set[str]) -> None:
+    result = batch.results[student]
+    got = cell_errors(result, cell)
+    assert len(got) == 1 and got[0] in codes, result.errors
+    assert verdict(result, "cells_run").status == "fail"
     prefix_run_ok(result, batch)
 
 
