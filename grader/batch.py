@@ -62,13 +62,15 @@ def grade_batch(
         bar = tqdm(total=len(todo), unit="entrega", disable=not progress, dynamic_ncols=True)
         stop = threading.Event()
         children: set[subprocess.Popen] = set()
+        running = _Running(bar)
         try:
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                futures = {pool.submit(_run_worker, s, opts, children, stop): s for s in todo}
+                futures = {pool.submit(_run_worker, s, opts, children, stop, running): s for s in todo}
                 try:
                     for fut in as_completed(futures):
                         sub = futures[fut]
                         result, ok = fut.result()
+                        running.done(sub.student)
                         book.store(result, status="graded" if ok else "error",
                                    rubric_digest=rubric.digest, budget=opts.budget.name)
                         (summary.graded if ok else summary.failed).append(sub.student)
@@ -92,12 +94,34 @@ def grade_batch(
     return summary
 
 
+class _Running:
+    """Shows on the progress bar which hand-ins are being graded right now (one can take minutes)."""
+
+    def __init__(self, bar: tqdm):
+        self._bar, self._names, self._lock = bar, [], threading.Lock()
+
+    def start(self, student: str) -> None:
+        with self._lock:
+            self._names.append(student)
+            self._show()
+
+    def done(self, student: str) -> None:
+        with self._lock:
+            if student in self._names:
+                self._names.remove(student)
+            self._show()
+
+    def _show(self) -> None:
+        self._bar.set_description_str(f"corrigiendo {', '.join(self._names)}" if self._names else "")
+
+
 def _run_worker(
-    sub: Submission, opts: GradeOptions, children: set, stop: threading.Event
+    sub: Submission, opts: GradeOptions, children: set, stop: threading.Event, running: _Running
 ) -> tuple[GradeResult, bool]:
     """Grade one hand-in in a child process; any failure of the grader becomes an error result."""
     if stop.is_set():
         return error_result(sub, "batch interrupted"), False
+    running.start(sub.student)
     with tempfile.TemporaryDirectory(prefix="grader-job-") as tmp:
         spec = Path(tmp) / "job.json"
         out = Path(tmp) / "result.json"
