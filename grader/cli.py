@@ -97,7 +97,7 @@ def _interrupt(signum, frame) -> None:
 
 def _options(args: argparse.Namespace, budget_name: str):
     from grader.pipeline import GradeOptions
-    from grader.retrain import Budget
+    from grader.budget import Budget
 
     return GradeOptions(
         out_dir=args.out,

@@ -16,7 +16,7 @@ from pathlib import Path
 from grader import __version__
 from grader.capture.trace import Trace
 from grader.results import GradeResult
-from grader.retrain import Budget
+from grader.budget import Budget
 from grader.submissions import Submission
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from grader import retrain_cache
+from grader.budget import Budget
 from grader.capture.trace import CompileRecord, FitRecord, Trace
 from grader.data import FashionMNIST, RowIndex, load_fashion_mnist, row_index
 from grader.results import RunResult
@@ -33,14 +34,6 @@ DEFAULT_BATCH_SIZE = 32  # what fit(batch_size=None) uses
 # fit() arguments that do not change the numbers; any other one is noted on the run.
 _HARMLESS = frozenset({"verbose", "validation_freq", "workers", "use_multiprocessing", "max_queue_size"})
 _THREADS = 2  # fixed, so the same inputs give the same floating-point sums on any machine
-
-
-@dataclass(frozen=True)
-class Budget:
-    name: str = "full"  # "full": the student's epochs; "quick": non-final runs capped
-    quick_epochs: int = 2
-    max_epochs: int = 100  # hard cap whatever the student asked
-    time_budget_s: float = 1800  # per hand-in; when exceeded, remaining runs get status "budget"
 
 
 def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None, budget: Budget = Budget(),

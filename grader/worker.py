@@ -8,7 +8,7 @@ from pathlib import Path
 
 from grader.cli import quiet_tensorflow
 from grader.pipeline import GradeOptions, grade_submission
-from grader.retrain import Budget
+from grader.budget import Budget
 from grader.submissions import load_submission
 
 
