@@ -468,7 +468,10 @@ def hostile_notebooks() -> dict[str, nbformat.NotebookNode]:
     for i, cell in enumerate(forged.cells):
         cell.id = f"cell-{i}"
     honest = notebook(PREFIX + HONEST_TAIL)
-    out["00_victim_honest"] = honest
+    # The victim stays alive for 20 s after its fit, so that the attacker (started at the same time)
+    # meets it whatever the scheduling; its fits are the same as zz_honest's.
+    out["00_victim_honest"] = notebook(PREFIX + HONEST_TAIL + [new_code_cell(
+        "import time\ntime.sleep(20)  # una celda lenta: el kernel sigue vivo tras el entrenamiento")])
     out["zz_honest"] = honest
     return out
 
