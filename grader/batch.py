@@ -155,6 +155,7 @@ def _job_spec(sub: Submission, opts: GradeOptions, out: Path) -> dict:
         "options": {
             "out_dir": str(opts.out_dir),
             "budget": asdict(opts.budget),
+            "limits": asdict(opts.limits),
             "rubric_path": str(opts.rubric_path) if opts.rubric_path else None,
             "data_dir": str(opts.data_dir) if opts.data_dir else None,
             "cache_dir": str(opts.retrain_cache),

@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--cache-dir", type=Path, help="retrain cache (default: OUT/.cache)")
         sp.add_argument("--seed", type=int, default=1234, help="training seed (default 1234)")
         sp.add_argument("--no-pdf", action="store_true", help="skip the PDF reports")
+        sp.add_argument("--cell-timeout", type=float, metavar="S",
+                        help="seconds one cell of student code may run (default 120)")
+        sp.add_argument("--total-timeout", type=float, metavar="S",
+                        help="seconds the whole hand-in may run in the kernel (default 900)")
+        sp.add_argument("--memory-mb", type=int, metavar="MB",
+                        help="memory of the student kernel in MB (default 6144)")
 
     g = sub.add_parser("grade", help="grade every hand-in in a folder or ZIP (instructors)",
                        description="Grade a folder or ZIP of hand-ins into OUT: one report per hand-in, "
@@ -96,12 +102,16 @@ def _interrupt(signum, frame) -> None:
 
 
 def _options(args: argparse.Namespace, budget_name: str):
-    from grader.pipeline import GradeOptions
     from grader.budget import Budget
+    from grader.capture.runner import Limits
+    from grader.pipeline import GradeOptions
 
+    overrides = {"cell_timeout_s": args.cell_timeout, "total_timeout_s": args.total_timeout,
+                 "memory_mb": args.memory_mb}
     return GradeOptions(
         out_dir=args.out,
         budget=Budget(name=budget_name),
+        limits=Limits(**{k: v for k, v in overrides.items() if v is not None}),
         rubric_path=args.rubric,
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,

@@ -17,6 +17,7 @@ from grader import __version__
 from grader.capture.trace import Trace
 from grader.results import GradeResult
 from grader.budget import Budget
+from grader.capture.runner import Limits, capture_submission
 from grader.submissions import Submission
 
 
@@ -24,6 +25,7 @@ from grader.submissions import Submission
 class GradeOptions:
     out_dir: Path
     budget: Budget = field(default_factory=Budget)
+    limits: Limits = field(default_factory=Limits)  # the student kernel's time/memory/output limits
     rubric_path: Path | None = None
     data_dir: Path | None = None
     cache_dir: Path | None = None  # retrain cache; default out_dir/.cache
@@ -39,7 +41,6 @@ class GradeOptions:
 def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
     """Grade one hand-in and write its trace, result JSON and report under opts.out_dir."""
     from grader.attribution import attribute
-    from grader.capture.runner import capture_submission
     from grader.capture.static import analyze
     from grader.report import render_report
     from grader.retrain import retrain_trace
@@ -56,7 +57,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
     timings: dict[str, float] = {}
     if sub.load_error is None:
         t = time.monotonic()
-        trace = capture_submission(sub, work, data_dir=opts.data_dir)
+        trace = capture_submission(sub, work, limits=opts.limits, data_dir=opts.data_dir)
         timings["capture_s"] = time.monotonic() - t
     else:
         trace = Trace(student=sub.student, status="not_run")

@@ -9,6 +9,7 @@ from pathlib import Path
 from grader.cli import quiet_tensorflow
 from grader.pipeline import GradeOptions, grade_submission
 from grader.budget import Budget
+from grader.capture.runner import Limits
 from grader.submissions import load_submission
 
 
@@ -16,6 +17,7 @@ def options_from_dict(d: dict) -> GradeOptions:
     return GradeOptions(
         out_dir=Path(d["out_dir"]),
         budget=Budget(**d["budget"]),
+        limits=Limits(**d.get("limits", {})),
         rubric_path=Path(d["rubric_path"]) if d.get("rubric_path") else None,
         data_dir=Path(d["data_dir"]) if d.get("data_dir") else None,
         cache_dir=Path(d["cache_dir"]) if d.get("cache_dir") else None,

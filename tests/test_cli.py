@@ -63,3 +63,17 @@ def test_check_ci_writes_json_junit_and_annotations(tmp_path: Path):
     cases = {case.get("name") for case in suite.iter("testcase")}
     assert ids <= cases
     assert (out / "alumno.html").is_file()
+
+
+def test_kernel_limits_reach_the_worker_unchanged():
+    """--cell-timeout/--memory-mb become GradeOptions.limits and survive the batch's job file."""
+    from grader.batch import _job_spec
+    from grader.cli import _options, build_parser
+    from grader.submissions import Submission
+    from grader.worker import options_from_dict
+
+    args = build_parser().parse_args(["grade", "x", "--cell-timeout", "5", "--memory-mb", "3000"])
+    opts = _options(args, "full")
+    assert (opts.limits.cell_timeout_s, opts.limits.memory_mb, opts.limits.total_timeout_s) == (5.0, 3000, 900)
+    spec = json.loads(json.dumps(_job_spec(Submission("s", Path("s.ipynb"), "ipynb"), opts, Path("r.json"))))
+    assert options_from_dict(spec["options"]) == opts
