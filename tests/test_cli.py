@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -76,4 +77,5 @@ def test_kernel_limits_reach_the_worker_unchanged():
     opts = _options(args, "full")
     assert (opts.limits.cell_timeout_s, opts.limits.memory_mb, opts.limits.total_timeout_s) == (5.0, 3000, 900)
     spec = json.loads(json.dumps(_job_spec(Submission("s", Path("s.ipynb"), "ipynb"), opts, Path("r.json"))))
-    assert options_from_dict(spec["options"]) == opts
+    # The worker gets the cache folder resolved (OUT/.cache), everything else as given.
+    assert options_from_dict(spec["options"]) == dataclasses.replace(opts, cache_dir=opts.retrain_cache)
