@@ -142,8 +142,9 @@ def run(result: GradeResult, run_id: str):
 def starved(result: GradeResult) -> None:
     """Known interference, not this attack's outcome: a kernel that starts while another hand-in
     holds the shared uid's RLIMIT_NPROC (subprocess_spawn) cannot create threads and dies at start.
-    Seen once in six runs (timeout_infinite_loop beside subprocess_spawn); see THREAT_MODEL.md."""
-    if any("can't start new thread" in e.get("message", "") for e in errors(result, "capture")):
+    Seen in two of seven runs (timeout_infinite_loop, kill_parent); see THREAT_MODEL.md."""
+    signs = ("can't start new thread", "Resource temporarily unavailable (src/thread.cpp")  # Python, ZMQ
+    if any(sign in e.get("message", "") for e in errors(result, "capture") for sign in signs):
         pytest.xfail("kernel starved of processes by a concurrent hand-in (shared uid nobody, RLIMIT_NPROC)")
 
 
