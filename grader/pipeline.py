@@ -95,7 +95,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
             "test_accuracy": final.test_accuracy,
             "epochs": final.epochs_run,
         },
-        errors=_errors(sub, trace),
+        errors=_errors(sub, trace, rubric.messages),
         meta={
             "grader_version": __version__,
             "rubric": rubric.title,
@@ -143,13 +143,20 @@ def annotate_rows(trace: Trace, arrays_dir: Path, data_dir: Path | None) -> None
         ref.rows = seen[ref.digest]
 
 
-def _errors(sub: Submission, trace: Trace) -> list[dict]:
+def _errors(sub: Submission, trace: Trace, texts) -> list[dict]:
     errors: list[dict] = []
     if sub.load_error is not None:
         e = sub.load_error
         errors.append({"stage": "load", "code": e.code, "message": e.message, "file": e.file})
     if trace.status not in ("ok", "not_run"):
-        errors.append({"stage": "capture", "code": trace.status, "message": "; ".join(trace.messages)})
+        # Spanish for the student from the rubric; the sandbox's own (English) notes for the instructor.
+        notes = [m for m in trace.messages if not m.startswith("timing:")]
+        errors.append({
+            "stage": "capture",
+            "code": trace.status,
+            "message": texts.get(f"capture_{trace.status}", f"La ejecución se detuvo ({trace.status})."),
+            "detail": "; ".join(notes),
+        })
     for ce in trace.errors:
         errors.append(
             {"stage": "cell", "code": ce.ename, "message": ce.evalue, "cell": ce.cell, "line": ce.line}

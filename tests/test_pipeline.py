@@ -39,3 +39,19 @@ def test_same_hand_in_graded_twice_gives_the_same_result(tmp_path: Path):
     third = grade_submission(sub, GradeOptions(out_dir=tmp_path / "a", pdf=False))
     assert all(r.cached for r in third.runs)
     assert stable(third.to_dict()) == stable(first.to_dict())
+
+
+def test_capture_problems_reach_the_student_in_spanish_and_the_instructor_in_detail():
+    from grader.capture.trace import Trace
+    from grader.pipeline import _errors
+    from grader.rubric import load_rubric
+    from grader.submissions import Submission
+
+    texts = load_rubric().messages
+    trace = Trace(student="a", status="timeout", messages=["timing: cell 3 1.2 s", "cell 3 interrupted after 120 s"])
+    (error,) = _errors(Submission("a", Path("a.ipynb"), "ipynb"), trace, texts)
+    assert error["message"] == texts["capture_timeout"] and "tiempo límite" in error["message"]
+    assert error["detail"] == "cell 3 interrupted after 120 s"
+    for status in ("memory", "kernel_died"):
+        (error,) = _errors(Submission("a", Path("a.ipynb"), "ipynb"), Trace(student="a", status=status), texts)
+        assert error["message"] == texts[f"capture_{status}"]
