@@ -6,8 +6,8 @@ alone for reference, and records what the attacks could have changed outside the
 named PWNED*, a canary file readable only by root, a loopback listener, leftover processes,
 the rubric and the retrain cache. The tests below only read that record.
 
-Failures that the sandbox does not (yet) prevent are marked xfail(strict=True) with the reason, so
-the day the sandbox closes the hole the xfail turns into a failure and the mark must go.
+Needs root for the full sandbox (uid per kernel, namespaces); without root the cases that depend
+on it are skipped with the reason.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from grader.resources import default_rubric
 from grader.results import GradeResult
 from grader.retrain import Budget
 from tests.adversarial import make_hostile as hostile
-from tests.adversarial.harness import (HONEST, HOSTILE, IS_ROOT, ROOT, Listener, SafetyNet, digest,
+from tests.adversarial.harness import (HONEST, IS_ROOT, ROOT, Listener, SafetyNet, digest,
                                       grade, grader_files, lay_out, plant_canary, reap_leftovers,
                                       remove_pwned, results_of, texts, tree_digest)
 
@@ -35,9 +35,10 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Small limits so that the loop and the memory bomb cost seconds, not the production minutes.
-LIMITS = {"cell_timeout_s": 30, "total_timeout_s": 150, "memory_mb": 3072}
+LIMITS = ["--cell-timeout", "30", "--total-timeout", "150", "--memory-mb", "3072"]
 CROSS = "01_cross_neighbours"  # attacks the victim; what it reads is checked with the victim
 ATTACK_CELL = 4  # PREFIX is cells 0-3: the first attack cell
+needs_root = pytest.mark.skipif(not IS_ROOT, reason="kernels of one uid and shared /tmp without root")
 
 
 @dataclass
@@ -80,7 +81,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
     cache = tmp / "cache"
     canary, canary_path = plant_canary()
     remove_pwned()
-    # Workspaces of this batch go to a private TMPDIR (0711 so that `nobody` can pass through):
+    # Workspaces of this batch go to a private TMPDIR (0711 so that kernel uids can pass through):
     # the attacks that aim at sibling workspaces then only ever reach this batch's.
     private_tmp = Path(tempfile.mkdtemp(prefix="grader-adversarial-", dir="/tmp"))
     os.chmod(private_tmp, 0o711)
@@ -88,9 +89,8 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
     guard = SafetyNet()
     try:
         common = ["--no-pdf", "--quiet", "--rubric", str(rubric), "--cache-dir", str(cache),
-                  "--data-dir", str(DATA_DIR)]
-        env = dict(os.environ, TMPDIR=str(private_tmp), GRADER_TEST_CAPTURE_LIMITS=json.dumps(LIMITS),
-                   PYTHONPATH=os.pathsep.join([str(HOSTILE / "limits_shim"), str(ROOT)]))
+                  "--data-dir", str(DATA_DIR), *LIMITS]
+        env = dict(os.environ, TMPDIR=str(private_tmp), PYTHONPATH=str(ROOT))
         rc, out_alone, _ = grade(alone_dir, tmp / "out-alone", common, env, guard)
         assert rc == 0, out_alone
         alone = results_of(tmp / "out-alone")[0]["zz_honest"]
@@ -139,13 +139,6 @@ def run(result: GradeResult, run_id: str):
     return next((r for r in result.runs if r.run_id == run_id), None)
 
 
-def starved(result: GradeResult) -> None:
-    """Known interference, not this attack's outcome: a kernel that starts while another hand-in
-    holds the shared uid's RLIMIT_NPROC (subprocess_spawn) cannot create threads and dies at start.
-    Seen in two of seven runs (timeout_infinite_loop, kill_parent); see THREAT_MODEL.md."""
-    signs = ("can't start new thread", "Resource temporarily unavailable (src/thread.cpp")  # Python, ZMQ
-    if any(sign in e.get("message", "") for e in errors(result, "capture") for sign in signs):
-        pytest.xfail("kernel starved of processes by a concurrent hand-in (shared uid nobody, RLIMIT_NPROC)")
 
 
 def prefix_run_ok(result: GradeResult, batch: Batch) -> None:
@@ -183,10 +176,7 @@ def test_honest_handin_is_intact(batch: Batch) -> None:
     assert honest.score == batch.alone.score
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "all kernels run as the same uid `nobody`: 01_cross_neighbours finds the victim's kernel in /proc "
-    "(cwd, open events.jsonl), overwrites its arrays and kills it. Needs one uid per concurrent kernel "
-    "or a PID namespace (unshare -p --fork --mount-proc) per kernel."))
+@needs_root
 def test_victim_running_beside_an_attacker_is_intact(batch: Batch) -> None:
     victim = batch.results["00_victim_honest"]
     assert victim.meta.get("trace_status") == "ok", victim.errors
@@ -204,18 +194,13 @@ def test_no_process_left_behind(batch: Batch) -> None:
     assert not left, left
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a double-forked daemon that also chdir('/') leaves both the kernel's process tree and the "
-    "workspace, which is how the runner finds processes to kill. Needs a PID namespace per kernel "
-    "(its processes die with it), a cgroup to kill, or a uid per kernel whose processes are all killed."))
+@needs_root
 def test_daemon_that_leaves_the_workspace_is_killed(batch: Batch) -> None:
     left = [p for p in batch.lingering if hostile.CHDIR_DAEMON in p]
     assert not left, left
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "no private /tmp: /tmp, /var/tmp and /dev/shm are world-writable, so the kernel (uid nobody) can "
-    "create files there. Needs a mount namespace with private tmpfs mounts (unshare -m) or a container."))
+@needs_root
 def test_no_file_created_outside_the_sandbox(batch: Batch) -> None:
     assert not batch.pwned, batch.pwned
 
@@ -253,7 +238,6 @@ def test_honest_handins_text_never_reaches_a_hostile_result(batch: Batch) -> Non
 
 
 def test_outputs_stay_small_after_the_output_flood(batch: Batch) -> None:
-    starved(batch.results["output_flood_1gb"])
     files = {name: len(text) for name, text in student_files(batch, "output_flood_1gb").items()}
     assert files and max(files.values()) < 5 * 2**20, files
     trace = batch.trace("output_flood_1gb")
@@ -269,7 +253,6 @@ def test_outputs_stay_small_after_the_output_flood(batch: Batch) -> None:
 
 def test_infinite_loop_times_out_and_keeps_the_earlier_fit(batch: Batch) -> None:
     result = batch.results["timeout_infinite_loop"]
-    starved(result)
     assert result.meta["trace_status"] == "timeout"
     assert cell_errors(result, ATTACK_CELL) == ["Timeout"]
     assert verdict(result, "cells_run").status == "fail"
@@ -288,7 +271,6 @@ def test_infinite_loop_times_out_and_keeps_the_earlier_fit(batch: Batch) -> None
 def test_attack_ends_as_a_cell_error_and_keeps_the_earlier_fit(
         batch: Batch, student: str, cell: int, codes: set[str]) -> None:
     result = batch.results[student]
-    starved(result)
     got = cell_errors(result, cell)
     assert len(got) == 1 and got[0] in codes, result.errors
     assert verdict(result, "cells_run").status == "fail"
@@ -297,7 +279,6 @@ def test_attack_ends_as_a_cell_error_and_keeps_the_earlier_fit(
 
 def test_writing_outside_does_not_touch_the_grader(batch: Batch) -> None:
     result = batch.results["write_outside"]
-    starved(result)
     assert not [p for p in batch.pwned if "site-packages" in p or str(ROOT) in p or "/root" in p]
     prefix_run_ok(result, batch)
 
@@ -309,7 +290,6 @@ def test_writing_outside_does_not_touch_the_grader(batch: Batch) -> None:
     "probe's and reporting tampering, and/or rules flagging static fit calls never recorded."))
 def test_restored_fit_still_shows_the_test_set_as_validation(batch: Batch) -> None:
     result = batch.results["probe_restore_fit"]
-    starved(result)
     split = verdict(result, "split_20")
     assert split is not None and split.status == "fail", split
     assert any(ev.cell == ATTACK_CELL for ev in split.evidence), split.evidence
@@ -320,7 +300,6 @@ def test_forged_events_are_validated_and_bounded(batch: Batch) -> None:
     """Well-formed forged fits are indistinguishable from real ones (the kernel owns the events
     file), so they are retrained -- but capped; garbage lines and ../ digests are dropped."""
     result = batch.results["probe_fake_events"]
-    starved(result)
     trace = batch.trace("probe_fake_events")
     assert any("malformed event" in m for m in trace.messages), trace.messages
     assert any("missing or invalid" in m for m in trace.messages), trace.messages
@@ -332,7 +311,6 @@ def test_forged_events_are_validated_and_bounded(batch: Batch) -> None:
 
 def test_overwritten_arrays_are_rejected(batch: Batch) -> None:
     result = batch.results["probe_overwrite_npy"]
-    starved(result)
     trace = batch.trace("probe_overwrite_npy")
     assert any("missing or invalid" in m for m in trace.messages), trace.messages
     for r in result.runs:  # never trained on the zeros: refused, or identical to the reference
@@ -342,14 +320,12 @@ def test_overwritten_arrays_are_rejected(batch: Batch) -> None:
 def test_lambda_payload_never_runs_in_the_grader(batch: Batch) -> None:
     assert not [p for p in batch.pwned if p.endswith("-lambda")]
     result = batch.results["probe_lambda_payload"]
-    starved(result)
     lambda_runs = [r for r in result.runs if r.run_id != "m1"]
     assert lambda_runs and all(r.status != "ok" for r in lambda_runs), histories(result)
 
 
 def test_forged_history_does_not_raise_the_grade(batch: Batch) -> None:
     result = batch.results["forged_history"]
-    starved(result)
     assert len(result.runs) == 2 and all((r.best_val_accuracy or 0) < 0.95 for r in result.runs)
     prefix_run_ok(result, batch)
     assert result.final is not None and result.final["val_accuracy"] < 0.95, result.final
@@ -358,14 +334,12 @@ def test_forged_history_does_not_raise_the_grade(batch: Batch) -> None:
 
 
 def test_deleting_files_only_hurts_the_attacker(batch: Batch) -> None:
-    starved(batch.results["delete_files"])
     prefix_run_ok(batch.results["delete_files"], batch)
 
 
 @pytest.mark.parametrize("student", ["kill_parent", "kernel_exit", "kernel_segfault"])
 def test_dying_kernel_is_reported_and_keeps_the_earlier_fit(batch: Batch, student: str) -> None:
     result = batch.results[student]
-    starved(result)
     assert result.meta["trace_status"] == "kernel_died", result.errors
     assert cell_errors(result, ATTACK_CELL) == ["KernelDied"]
     assert verdict(result, "cells_run").status == "fail"

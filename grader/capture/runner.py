@@ -278,7 +278,9 @@ def _kill(procs: list[psutil.Process]) -> None:
 
 def _shutdown(client: NotebookClient, km: AsyncKernelManager, workspace: Path) -> None:
     """Stop the kernel and whatever it started: its children, and daemons that left the process
-    tree but still have their cwd in the workspace (one that also chdir'ed away escapes)."""
+    tree but still have their cwd in the workspace. With namespaces, init's exit kills the whole
+    PID namespace, and Workspace.cleanup() kills whatever still runs as the kernel's uid; this
+    sweep is what is left when the grader is not root."""
     procs: list[psutil.Process] = []
     try:
         proc = km.provisioner.process if km.provisioner else None

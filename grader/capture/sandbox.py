@@ -1,45 +1,63 @@
-"""The student kernel's sandbox: a private folder, a scrubbed environment, rlimits, another uid.
+"""The student kernel's sandbox: a private folder, a scrubbed environment, rlimits, a uid of its own,
+and (as root) its own mount, network and PID namespaces.
 
-Two halves in one file. `create_sandbox()` (grader side) lays out a fresh temporary folder and a
-kernelspec; `main()` is the launcher the kernelspec runs (`python -I sandbox.py ... -- python -m
-ipykernel_launcher -f CONN`): it applies the limits, drops privileges and execs the kernel. The
-launcher half imports only the standard library, because it runs before the privileges are dropped.
+Two halves in one file. `kernelspec()` (grader side) writes the kernel.json that starts this file as
+a launcher; `main()` is the launcher (`python -I sandbox.py ... -- python -m ipykernel_launcher -f
+CONN`): it applies the limits, isolates, drops privileges and starts the kernel. The launcher half
+imports only the standard library, because it runs before the privileges are dropped.
+
+As root, with namespaces (`--isolate`), three processes:
+  launcher (grader's PID namespace, the process jupyter_client watches)
+   └─ init (PID 1 of a new PID namespace, root, the grader's code only)
+       └─ kernel (uid of its own, its own session) and everything the student starts
+The launcher unshares mount, network and PID namespaces; init mounts a /proc that shows only this
+namespace, covers /root, the hand-ins, the grader's output and every world-writable folder (/tmp,
+/var/tmp, /dev/shm, /run/lock) with private tmpfs mounts (binding back the Python installation and
+this workspace), then starts the kernel and reaps orphans. When the kernel exits, or the launcher
+dies (PR_SET_PDEATHSIG), init exits and the Linux kernel kills every process left in the namespace:
+double-forked daemons die with it. SIGINT (jupyter's interrupt) and SIGTERM are passed on to the
+kernel by init, which is why the kernel gets a session of its own (no double interrupt).
 
 What it stops:
 - the grader's environment (secrets, tokens, PATH tricks): the kernel gets a fresh, minimal env;
   HOME is the work folder, KERAS_HOME holds only the four Fashion-MNIST files;
-- reading /root, other hand-ins, the grader's cache (when the grader runs as root): the kernel runs
-  as `nobody` in a folder that holds only a copy of this hand-in's files;
-- the network and other hand-ins (when `unshare -m -n` works, i.e. as root): the kernel gets an
-  empty network namespace (it talks to the client over unix sockets, transport "ipc") and its own
-  mount namespace where /root, the folder holding the hand-ins and the grader's output folder are
-  covered by an empty tmpfs (the Python installation and the workspace are bound back);
+- reading /root, other hand-ins, the grader's cache, other kernels' workspaces: another uid, and the
+  mount namespace hides them;
+- seeing or signalling other kernels (PID namespace, and a different uid: /proc of another uid's
+  process is not readable, kill() is refused);
+- the network (empty network namespace; the client talks over unix sockets, transport "ipc");
+- files left outside the workspace (private tmpfs over every world-writable folder);
 - runaway resources: RLIMIT_DATA (memory, which TensorFlow tolerates where RLIMIT_AS does not),
-  RLIMIT_FSIZE (one huge file), RLIMIT_NPROC (fork bombs, only with the uid drop), RLIMIT_CORE=0.
-  Time and RSS are watched from the grader (runner.py).
+  RLIMIT_FSIZE (one huge file), RLIMIT_NPROC (fork bombs; per uid, so one kernel's bomb does not
+  starve another), RLIMIT_CORE=0. Time and RSS are watched from the grader (runner.py).
 
-What it does not stop: reading world-readable files (system files, the grader's own source, the
-Python installation); filling the disk with many files under the size limit; kernels of other
-hand-ins that run at the same time under the same `nobody` uid seeing each other's processes;
-in-memory tampering with the probe (its output is validated, never trusted). Hardening steps that
-are not available (not root, no unshare) are skipped and reported in `messages`.
+What it does not stop: reading world-readable system files, the grader's own source and the Python
+installation; in-memory tampering with the probe (its output is validated, never trusted, and fits
+it did not see are found by static analysis). Steps that are not available (not root, no
+namespaces) are skipped and reported in `messages`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 
 KERNEL_NAME = "grader-sandbox"
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_CLONE_NEWNS, _CLONE_NEWPID, _CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+_PR_SET_PDEATHSIG = 1
+SCRATCH_SIZE = "256m"  # each private /tmp-like tmpfs; its pages are memory outside the kernel's RSS
 
 
 def main(argv: list[str]) -> None:
-    """Launcher: `sandbox.py --work W --log L [--uid U --gid G] --memory-mb M --fsize-mb F
-    --nproc N --probe-dir P -- python -m ipykernel_launcher -f CONN`. Never returns."""
+    """Launcher: `sandbox.py --work W --log L [--uid U --gid G --nproc N] [--isolate MOUNTS_JSON]
+    --memory-mb M --fsize-mb F --probe-dir P -- python -m ipykernel_launcher -f CONN`. Never returns."""
     sep = argv.index("--")
     opts = dict(zip(argv[:sep:2], argv[1:sep:2]))
     command = argv[sep + 1:]
@@ -52,8 +70,71 @@ def main(argv: list[str]) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-    if "--mounts" in opts:
-        _hide_paths(json.loads(opts["--mounts"]))
+    if "--isolate" not in opts:
+        _exec_kernel(opts, command)
+    libc = ctypes.CDLL(None, use_errno=True)
+    _check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID), "unshare")
+    init = os.fork()
+    if init == 0:
+        _init(libc, opts, command, launcher=os.getppid())
+    # The launcher: jupyter_client's handle on the kernel. Its SIGINT reaches init through the
+    # process group; SIGTERM is passed on; SIGKILL kills init through PR_SET_PDEATHSIG.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(init, signal.SIGTERM))
+    os._exit(_wait_for(init))
+
+
+def _init(libc: ctypes.CDLL, opts: dict, command: list[str], launcher: int) -> None:
+    """PID 1 of the kernel's namespace. Never returns."""
+    try:
+        _check(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+        if os.getppid() != launcher:  # the launcher died before prctl took effect
+            os._exit(1)
+        _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+        _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+        _cover(libc, json.loads(opts["--isolate"]))
+    except Exception as exc:  # a half-built sandbox must not run student code
+        print(f"grader sandbox: isolation failed: {exc}", file=sys.stderr, flush=True)
+        os._exit(70)
+    kernel = os.fork()
+    if kernel == 0:
+        os.setsid()
+        _exec_kernel(opts, command)
+    signal.signal(signal.SIGINT, lambda *_: _signal(kernel, signal.SIGINT))
+    signal.signal(signal.SIGTERM, lambda *_: _signal(kernel, signal.SIGKILL))
+    # Reap everything (orphans are re-parented to init); leave with the kernel, which makes the
+    # Linux kernel kill whatever else is still running in this PID namespace.
+    while True:
+        try:
+            pid, status = os.wait()
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+        if pid == kernel:
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def _cover(libc: ctypes.CDLL, mounts: dict) -> None:
+    """An empty tmpfs over each folder to hide (0711) and each scratch folder (1777, private to this
+    kernel), with the `keep` folders under them (Python installation, workspace) bound back in
+    place from a file descriptor opened before the tmpfs covered them."""
+    covers = [(path, "mode=1777,size=" + SCRATCH_SIZE) for path in mounts["scratch"]]
+    covers += [(path, "mode=0711,size=1m") for path in mounts["hide"]]
+    for path, options in sorted(covers, key=lambda c: len(c[0])):
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        keeps = [k for k in mounts["keep"] if k.startswith(path.rstrip("/") + "/") and os.path.isdir(k)]
+        fds = [(keep, os.open(keep, os.O_PATH | os.O_DIRECTORY)) for keep in keeps]
+        _mount(libc, "tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
+        for keep, fd in fds:
+            os.makedirs(keep, exist_ok=True)
+            _mount(libc, f"/proc/self/fd/{fd}", keep, None, _MS_BIND | _MS_REC)
+            os.close(fd)
+
+
+def _exec_kernel(opts: dict, command: list[str]) -> None:
+    """Drop privileges, scrub the environment and become the kernel. Never returns."""
     if "--uid" in opts:
         uid, gid = int(opts["--uid"]), int(opts["--gid"])
         connection_file = command[command.index("-f") + 1]
@@ -69,6 +150,8 @@ def main(argv: list[str]) -> None:
     env = {
         "PATH": os.path.dirname(command[0]) + ":" + _SAFE_PATH,
         "HOME": work,
+        "USER": "alumno",  # the kernel's uid has no passwd entry; getpass.getuser() reads these
+        "LOGNAME": "alumno",
         "TMPDIR": os.path.join(work, ".tmp"),
         "KERAS_HOME": os.path.join(work, ".keras"),
         "MPLBACKEND": "Agg",
@@ -82,44 +165,71 @@ def main(argv: list[str]) -> None:
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
     }
-    if "JPY_PARENT_PID" in os.environ:  # ipykernel exits when the grader that started it dies
+    # ipykernel exits when the grader that started it dies. In a PID namespace the grader's pid
+    # means nothing (the kernel's parent is init): there PR_SET_PDEATHSIG does the same job.
+    if "JPY_PARENT_PID" in os.environ and "--isolate" not in opts:
         env["JPY_PARENT_PID"] = os.environ["JPY_PARENT_PID"]
     os.execve(command[0], command, env)
 
 
-def _hide_paths(mounts: dict) -> None:
-    """In the kernel's own mount namespace: an empty tmpfs over each `hide` folder (/root, the
-    folder of all hand-ins, the grader's output), with the `keep` folders under them (the Python
-    installation, the workspace) bound back in place."""
-    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
-    for number, hidden in enumerate(mounts["hide"]):
-        keeps = [k for k in mounts["keep"] if k.startswith(hidden.rstrip("/") + "/")]
-        stashes = []
-        for i, keep in enumerate(keeps):
-            stash = os.path.join(mounts["stash"], f"{number}-{i}")
-            os.mkdir(stash, 0o700)
-            subprocess.run(["mount", "--bind", keep, stash], check=True)
-            stashes.append((keep, stash))
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0711,size=1m", "tmpfs", hidden], check=True)
-        for keep, stash in stashes:
-            os.makedirs(keep, exist_ok=True)
-            subprocess.run(["mount", "--bind", stash, keep], check=True)
+def _wait_for(pid: int) -> int:
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status) & 0xFF
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 1
 
 
-def unshare_works() -> bool:
-    """True when `unshare -m -n` can give a process its own mount and network namespaces."""
+def _signal(pid: int, sig: int) -> None:
     try:
-        return subprocess.run(["unshare", "-m", "-n", "true"], capture_output=True, timeout=10).returncode == 0
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None = None) -> None:
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {target}")
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def namespaces_work() -> bool:
+    """True when this process may give a child its own mount, network and PID namespaces (root,
+    and not forbidden by a container's seccomp profile)."""
+    try:
+        probe = ["unshare", "-m", "-n", "-p", "--fork", "--mount-proc", "true"]
+        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
 
-def kernelspec(python: str, launcher_args: list[str], unshare: bool) -> dict:
+def scratch_folders() -> list[str]:
+    """World-writable folders a kernel could leave files in: each gets a private tmpfs."""
+    found = []
+    for path in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock"):
+        real = os.path.realpath(path)
+        try:
+            if os.stat(real).st_mode & 0o002 and real not in found:
+                found.append(real)
+        except OSError:
+            pass
+    return found
+
+
+def kernelspec(python: str, launcher_args: list[str]) -> dict:
     """The kernel.json that starts the kernel through this launcher."""
     argv = [python, "-I", os.path.abspath(__file__), *launcher_args,
             "--", python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    if unshare:
-        argv = ["unshare", "-m", "-n", "--", *argv]
     return {"argv": argv, "display_name": "grader sandbox", "language": "python",
             "interrupt_mode": "signal", "metadata": {"debugger": False}}
 

@@ -9,8 +9,8 @@ Layout under a root folder (mode 0711: other users can pass through, not list it
   events-<rand>/            the probe writes events.jsonl and arrays/ here
   run-<rand>/               connection file and the ipc sockets
   kernel.log                the kernel process' own stdout/stderr
-Folder names are random so that a kernel of another hand-in, running at the same time as the same
-`nobody` user, cannot guess its way into this one.
+Folder names are random, and each concurrent kernel gets a uid of its own (`uid_slots.py`), so a
+kernel of another hand-in running at the same time can neither guess nor open its way into this one.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import data
-from grader.capture import probe, probe_names, sandbox
+from grader.capture import probe, probe_names, sandbox, uid_slots
 from grader.submissions import Submission, is_ignored
 
 MAX_HANDIN_BYTES = 200 * 2**20  # a hand-in folder bigger than this is copied only in part
@@ -45,12 +45,17 @@ class Workspace:
     log: Path
     uid: int | None = None  # the kernel's uid when the grader drops privileges
     gid: int | None = None
-    isolate_net: bool = False  # own network and mount namespaces (unshare -m -n)
+    isolate_net: bool = False  # own mount, network and PID namespaces
     hide: list[str] = field(default_factory=list)  # covered by an empty tmpfs in the kernel
-    keep: list[str] = field(default_factory=list)  # bound back in place under a hidden folder
+    scratch: list[str] = field(default_factory=list)  # world-writable: a private tmpfs in the kernel
+    keep: list[str] = field(default_factory=list)  # bound back in place under a covered folder
     messages: list[str] = field(default_factory=list)
+    slot: uid_slots.Slot | None = None
 
     def cleanup(self) -> None:
+        if self.slot is not None:  # nothing of this uid may outlive the capture, nor reach the next
+            self.slot.release()
+            self.slot = None
         shutil.rmtree(self.root, ignore_errors=True)  # rmtree does not follow the student's symlinks
 
 
@@ -75,23 +80,24 @@ def create_workspace(sub: Submission, data_dir: Path | None, out_dir: Path | Non
     _copy_handin(sub, ws)
     _copy_fashion_mnist(data_dir, ws)
     root_user = os.geteuid() == 0
-    if isolate and root_user and _unshare_works():
+    if isolate and root_user and _namespaces_work():
         ws.isolate_net = True
         ws.keep = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), str(root)})
         ws.hide = _hidden_folders([pwd.getpwuid(0).pw_dir, Path(sub.path).resolve().parent,
                                    Path(out_dir).resolve().parent if out_dir else None], ws.keep)
-        (root / "mnt").mkdir(mode=0o700)
+        ws.scratch = sandbox.scratch_folders()
     elif isolate:
-        ws.messages.append("sandbox: `unshare -m -n` not available (needs root); the kernel has network"
-                           " access and sees the grader's files")
+        ws.messages.append("sandbox: no mount/network/PID namespaces (needs root); the kernel has network"
+                           " access, shares /tmp and sees the grader's files and processes")
     python = [os.path.realpath(sys.executable), os.path.realpath(sys.base_prefix)]
-    if drop_privileges and root_user and all(_others_can_reach(p, ws.hide) for p in python):
-        nobody = pwd.getpwnam("nobody")
-        ws.uid, ws.gid = nobody.pw_uid, nobody.pw_gid
+    reachable = all(_others_can_reach(p, ws.hide + ws.scratch) for p in python)
+    if drop_privileges and root_user and reachable:
+        ws.slot = uid_slots.acquire()
+        ws.uid = ws.gid = ws.slot.uid
         for folder in (ws.work, ws.events, ws.runtime):
             _chown_tree(folder, ws.uid, ws.gid)
     elif drop_privileges and root_user:
-        ws.messages.append("sandbox: the Python installation is not readable by `nobody`; the kernel runs as root")
+        ws.messages.append("sandbox: the Python installation is not readable by other users; the kernel runs as root")
     elif drop_privileges:
         ws.messages.append("sandbox: grader is not root; the kernel runs as the grader's own user")
     return ws
@@ -101,8 +107,8 @@ _SYSTEM_DIRS = {"/", "/tmp", "/usr", "/etc", "/var", "/home", "/opt", "/lib", "/
 
 
 @functools.cache
-def _unshare_works() -> bool:
-    return sandbox.unshare_works()
+def _namespaces_work() -> bool:
+    return sandbox.namespaces_work()
 
 
 def _hidden_folders(candidates: list, keep: list[str]) -> list[str]:
@@ -135,8 +141,8 @@ def _others_can_reach(path: str, hidden: list[str]) -> bool:
 
 def launcher_args(ws: Workspace, memory_mb: int, fsize_mb: int, nproc: int = 1024) -> list[str]:
     args = []
-    if ws.hide:
-        args += ["--mounts", json.dumps({"hide": ws.hide, "keep": ws.keep, "stash": str(ws.root / "mnt")})]
+    if ws.isolate_net:
+        args += ["--isolate", json.dumps({"hide": ws.hide, "scratch": ws.scratch, "keep": ws.keep})]
     args += ["--work", str(ws.work), "--log", str(ws.log), "--memory-mb", str(memory_mb),
             "--fsize-mb", str(fsize_mb), "--nproc", str(nproc), "--probe-dir", str(ws.probe_dir)]
     if ws.uid is not None:
@@ -145,7 +151,7 @@ def launcher_args(ws: Workspace, memory_mb: int, fsize_mb: int, nproc: int = 102
 
 
 def install_kernelspec(ws: Workspace, memory_mb: int, fsize_mb: int) -> None:
-    spec = sandbox.kernelspec(sys.executable, launcher_args(ws, memory_mb, fsize_mb), ws.isolate_net)
+    spec = sandbox.kernelspec(sys.executable, launcher_args(ws, memory_mb, fsize_mb))
     sandbox.write_kernelspec(str(ws.spec_root), spec)
 
 
