@@ -30,7 +30,24 @@ from grader.submissions import Submission
 MAX_EVENTS_BYTES = 64 * 2**20
 MAX_EVENTS = 20_000
 MAX_MODEL_ID = 1_000_000
+MAX_TAMPER_MESSAGES = 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,60}\.[A-Za-z_][A-Za-z0-9_]{0,60}$")
+# "probe tamper: cell=4 line=7 replaced=Model.fit,Sequential.fit" (cell/line 0-based/1-based, "-" unknown)
+TAMPER_PREFIX = "probe tamper: "
+_TAMPER = re.compile(r"^probe tamper: cell=(\d+|-) line=(\d+|-) replaced=([\w.,]+)$")
+# The runner's note when the hidden `at_cell(i)` found the probe removed by a student cell.
+_PROBE_LOST = re.compile(r"^hidden cell \W*__import__\('grader_probe'\)\.at_cell\((\d+)\)?\W* failed: GraderProbeLost$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tampering:
+    """Student code undid the probe's patches (cell = where it happened, when known)."""
+
+    cell: int | None
+    line: int | None
+    replaced: tuple[str, ...]  # "Model.fit", ... or ("grader_probe",) when the probe itself was removed
+    before: int | None = None  # noticed by the hidden cell before this cell
 
 
 class _Invalid(ValueError):
@@ -45,7 +62,7 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
         return
     models: dict[int, ModelRecord] = {}
     fits_per_model: dict[int, int] = {}
-    bad = notes = 0
+    bad = notes = tampered = 0
     for line in raw.splitlines()[:MAX_EVENTS]:
         try:
             event = json.loads(line)
@@ -71,6 +88,11 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
                 notes += 1
                 if notes <= 20:
                     trace.messages.append("probe note: " + str(event.get("text"))[:300])
+            elif kind == "tamper":
+                message = _tamper_message(event, sub)
+                tampered += 1
+                if tampered <= MAX_TAMPER_MESSAGES:
+                    trace.messages.append(message)
             elif kind in ("evaluate", "predict"):
                 _model_id(event.get("model_id"))
                 trace.evals.append(_typed(EvalRecord, dict(event, kind=kind)))
@@ -84,6 +106,31 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
     for record in _locations(trace):
         _check_location(record, sub)
     _copy_arrays(trace, events_dir / "arrays", out_dir / "arrays", array_bytes)
+
+
+def _tamper_message(event: dict, sub: Submission) -> str:
+    cell, line, replaced = event.get("cell"), event.get("line"), event.get("replaced")
+    if not isinstance(replaced, list) or not replaced or not all(isinstance(r, str) and _METHOD.match(r)
+                                                                 for r in replaced[:10]):
+        raise _Invalid("tamper")
+    cell = cell if type(cell) is int and 0 <= cell < len(sub.cells) else None
+    line = line if type(line) is int and 1 <= line <= 100_000 else None
+    return (f"{TAMPER_PREFIX}cell={'-' if cell is None else cell} line={'-' if line is None else line} "
+            f"replaced={','.join(dict.fromkeys(replaced[:10]))}")
+
+
+def tamperings(trace: Trace) -> list[Tampering]:
+    """What the trace says about student code undoing the probe: the probe's `tamper` events and
+    the runner's notes that a hidden at_cell found the probe removed."""
+    found = []
+    for message in trace.messages:
+        if match := _TAMPER.match(message):
+            cell, line, replaced = match.groups()
+            found.append(Tampering(None if cell == "-" else int(cell), None if line == "-" else int(line),
+                                   tuple(replaced.split(","))))
+        elif match := _PROBE_LOST.match(message):
+            found.append(Tampering(None, None, ("grader_probe",), before=int(match.group(1))))
+    return found
 
 
 def _open_regular(path: Path, max_size: int | None = None) -> BinaryIO | None:

@@ -23,6 +23,7 @@ float64 arrays are cast to float32 first (what Keras trains on anyway).
 
 from __future__ import annotations
 
+import builtins
 import functools
 import hashlib
 import inspect
@@ -47,6 +48,17 @@ _LEGACY_MODULES = {
 }
 
 _probe: "_Probe | None" = None
+# The live probe is also kept on `builtins`: a student cell that deletes this module from
+# sys.modules makes the next hidden `__import__('grader_probe')` load a FRESH copy whose `_probe`
+# is None; that copy finds the live one here (and reports it lost when a cell removed it too).
+_LIVE = "__grader_probe_live__"
+_INSTALLED = "__grader_probe_installed__"
+_WATCHED = ("__init__", "compile", "fit", "evaluate", "predict")
+
+
+class GraderProbeLost(RuntimeError):
+    """The probe was installed but a student cell removed it; the runner logs the hidden cell's
+    failure ("hidden cell ... failed: GraderProbeLost") on the trusted side."""
 
 
 def array_digest(arr: np.ndarray) -> str:
@@ -62,7 +74,9 @@ def install(out_dir: str, array_bytes: int) -> None:
     _block_grader_imports()
     import keras
 
+    setattr(builtins, _INSTALLED, True)
     _probe = _Probe(out_dir, array_bytes)
+    setattr(builtins, _LIVE, _probe)
     _alias_legacy_modules(keras)
     _patch_optimizers(keras)
     _patch_model(keras)
@@ -75,9 +89,28 @@ def install(out_dir: str, array_bytes: int) -> None:
 
 
 def at_cell(index: int) -> None:
-    """Called by the hidden cell before student cell `index` (Submission cell index)."""
-    if _probe is not None:
-        _probe.cell = index
+    """Called by the hidden cell before student cell `index` (Submission cell index): checks that
+    Keras is still patched (a `tamper` event and a re-patch when a previous cell undid it)."""
+    probe = _live_probe()
+    if probe is not None:
+        probe.check_patches("at_cell", before=index)
+        probe.cell = index
+
+
+def at_end() -> None:
+    """For a hidden cell after the last student cell: the same check as at_cell."""
+    probe = _live_probe()
+    if probe is not None:
+        probe.check_patches("at_end", before=None)
+
+
+def _live_probe() -> "_Probe | None":
+    global _probe
+    if _probe is None:
+        _probe = getattr(builtins, _LIVE, None)
+        if _probe is None and getattr(builtins, _INSTALLED, False):
+            raise GraderProbeLost("the probe was removed from the kernel by a student cell")
+    return _probe
 
 
 # ------------------------------------------------------------------------------ kernel plumbing
@@ -137,22 +170,25 @@ def _patch_optimizers(keras: Any) -> None:
 
 def _patch_model(keras: Any) -> None:
     model_cls = keras.Model
-    originals = {name: getattr(model_cls, name) for name in ("__init__", "compile", "fit", "evaluate", "predict")}
+    originals = {name: getattr(model_cls, name) for name in _WATCHED}
     fit_sig = inspect.signature(originals["fit"])
     eval_sig = inspect.signature(originals["evaluate"])
     probe = _probe
     assert probe is not None
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        probe.guarded(probe.check_patches, "call")
         originals["__init__"](self, *args, **kwargs)
         probe.created(self)
 
     def compile(self: Any, *args: Any, **kwargs: Any) -> Any:
+        probe.guarded(probe.check_patches, "call")
         result = originals["compile"](self, *args, **kwargs)
         probe.guarded(probe.on_compile, self, args, kwargs)
         return result
 
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        probe.guarded(probe.check_patches, "call")
         if "nb_epoch" in kwargs:
             kwargs.setdefault("epochs", kwargs.pop("nb_epoch"))
         bound = fit_sig.bind(self, *args, **kwargs)  # a wrong argument raises, as in Keras
@@ -160,17 +196,21 @@ def _patch_model(keras: Any) -> None:
         return probe.on_fit(self, dict(bound.arguments))
 
     def evaluate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        probe.guarded(probe.check_patches, "call")
         bound = eval_sig.bind(self, *args, **kwargs)
         bound.apply_defaults()
         return probe.on_evaluate(self, dict(bound.arguments))
 
     def predict(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
+        probe.guarded(probe.check_patches, "call")
         probe.guarded(probe.on_predict, self, x)
         return originals["predict"](self, x, *args, **kwargs)
 
     for name, fn in (("__init__", __init__), ("compile", compile), ("fit", fit),
                      ("evaluate", evaluate), ("predict", predict)):
-        setattr(model_cls, name, functools.wraps(originals[name])(fn))
+        probe.wrappers[name] = functools.wraps(originals[name])(fn)
+        setattr(model_cls, name, probe.wrappers[name])
+    probe.watch(model_cls)
     # Keras 2 names removed in Keras 3.
     model_cls.fit_generator = lambda self, generator, *a, **k: self.fit(generator, *a, **k)
     model_cls.evaluate_generator = lambda self, generator, *a, **k: self.evaluate(generator, *a, **k)
@@ -214,6 +254,9 @@ class _Probe:
         self._compiled: dict[int, dict] = {}
         self._arrays: dict[int, tuple[Any, tuple, str, dict]] = {}  # id -> (weakref, key, sample, ref)
         self._saved: set[str] = set()
+        self.wrappers: dict[str, Any] = {}  # Model method name -> the probe's wrapper
+        self.model_cls: Any = None
+        self._own_methods: dict[type, set[str]] = {}  # Keras' Model subclasses -> methods they define
 
     def emit(self, event: dict) -> None:
         self.events.write(json.dumps(names.jsonable(event)) + "\n")
@@ -226,6 +269,34 @@ class _Probe:
         except Exception as exc:
             self.emit({"event": "note", "text": f"probe failed in {record.__name__}: {exc!r}"[:300]})
             return None
+
+    def watch(self, model_cls: type) -> None:
+        """Remember the patched class and which watched methods Keras' own subclasses define."""
+        self.model_cls = model_cls
+        self._own_methods = {cls: {n for n in _WATCHED if n in vars(cls)} for cls in _subclasses(model_cls)}
+
+    def check_patches(self, detected: str, before: int | None = None) -> None:
+        """Put the wrappers back where student code replaced them, and say so in a `tamper` event:
+        `cell` is the cell that did it (the one before `before` when noticed by a hidden cell)."""
+        if self.model_cls is None:
+            return
+        replaced = []
+        for name, wrapper in self.wrappers.items():
+            if vars(self.model_cls).get(name) is not wrapper:
+                replaced.append(f"Model.{name}")
+                setattr(self.model_cls, name, wrapper)
+        for cls, own in self._own_methods.items():  # Sequential.fit = ... shadows Model.fit
+            for name in _WATCHED:
+                if name in vars(cls) and name not in own:
+                    replaced.append(f"{cls.__name__}.{name}")
+                    try:
+                        delattr(cls, name)
+                    except (AttributeError, TypeError):
+                        pass
+        if replaced:
+            place = self.where() if detected == "call" else {"cell": self.cell, "line": None}
+            self.emit({"event": "tamper", "detected": detected, "cell": place["cell"], "line": place["line"],
+                       "before": before, "replaced": replaced[:10]})
 
     def where(self) -> dict:
         """Cell index, line in the cell's top-level code, and the innermost student function."""
@@ -404,6 +475,16 @@ class _Probe:
 
 
 # ------------------------------------------------------------------------------- normalisation
+
+
+def _subclasses(cls: type) -> list[type]:
+    found, todo = [], list(cls.__subclasses__())
+    while todo:
+        sub = todo.pop()
+        if sub not in found:
+            found.append(sub)
+            todo += sub.__subclasses__()
+    return found
 
 
 def _user_globals() -> Any:

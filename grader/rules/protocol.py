@@ -20,6 +20,7 @@ from grader.rules.base import (
     static_fit_at,
     where,
 )
+from grader.rules.integrity import unrecorded_facts
 
 TRAIN_ROWS = 60_000
 _SELECTING_CALLBACKS = {"EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau"}
@@ -42,6 +43,10 @@ class Split20(BaseRule):
         failed = {e.cell for e in ctx.trace.errors}
         unexecuted = [f for f in ctx.static.get("fits", [])
                       if f["cell"] not in ran and (not ctx.trace.fits or f["cell"] in failed)]
+        # Fits that certainly ran but never reached the probe (a restored Model.fit) are judged
+        # on their source too.
+        listed = {(f["cell"], f["line"]) for f in unexecuted}
+        unexecuted += [f for f in unrecorded_facts(ctx) if (f["cell"], f["line"]) not in listed]
         if not ctx.trace.fits and not unexecuted:
             return self.skip(ctx, "la entrega no entrena ningún modelo")
         problems = [p for fit in ctx.trace.fits if (p := self._fit_problem(ctx, fit, want, tol))]
@@ -159,6 +164,9 @@ class NoTestTuning(BaseRule):
             found = self._from_static(ctx)
         else:
             return self.skip(ctx, "la entrega no entrena ningún modelo")
+        if found is None or found[0] == "warn_test_for_selection":
+            # A hidden fit (one that ran but never reached the probe) is judged on its source.
+            found = next((p for f in unrecorded_facts(ctx) if (p := self._fact_problem(ctx, f))), None) or found
         if found is None:
             return self.verdict(ctx, "pass")
         key, values, evidence = found
@@ -191,17 +199,22 @@ class NoTestTuning(BaseRule):
         return None
 
     def _from_static(self, ctx: RuleContext) -> tuple[str, dict, list[Evidence]] | None:
-        for fact in ctx.static["fits"]:
-            if mentions_test(fact.get("x")):
-                return ("fail_test_in_training", {"where": where(ctx, fact["cell"], fact["line"]), "value": fact["x"]},
-                        [fact_evidence(ctx, fact)])
-            if mentions_test(fact.get("validation_data")):
-                key = "fail_test_monitored" if fact.get("callbacks") else "fail_test_as_validation"
-                value = "EarlyStopping" if fact.get("callbacks") else "validation_data"
-                return key, {"where": where(ctx, fact["cell"], fact["line"]), "value": value}, [fact_evidence(ctx, fact)]
+        found = next((p for fact in ctx.static["fits"] if (p := self._fact_problem(ctx, fact))), None)
+        if found is not None:
+            return found
         tested = [e for e in ctx.static.get("evals", []) if e["kind"] == "evaluate" and any(mentions_test(a) for a in e["args"])]
         if len(tested) > 1:
             return ("warn_test_for_selection", {"where": where(ctx, tested[0]["cell"], tested[0]["line"]),
                                                 "value": len(tested)}, [fact_evidence(ctx, e) for e in tested[:MAX_EVIDENCE]])
         return None
 
+    def _fact_problem(self, ctx: RuleContext, fact: dict[str, Any]) -> tuple[str, dict, list[Evidence]] | None:
+        """What the source of one fit call shows: training on test, or validating on it."""
+        if mentions_test(fact.get("x")):
+            return ("fail_test_in_training", {"where": where(ctx, fact["cell"], fact["line"]), "value": fact["x"]},
+                    [fact_evidence(ctx, fact)])
+        if mentions_test(fact.get("validation_data")):
+            key = "fail_test_monitored" if fact.get("callbacks") else "fail_test_as_validation"
+            value = "EarlyStopping" if fact.get("callbacks") else "validation_data"
+            return key, {"where": where(ctx, fact["cell"], fact["line"]), "value": value}, [fact_evidence(ctx, fact)]
+        return None

@@ -22,6 +22,7 @@ from grader.rules.exercises import (
     Ex42TestEvaluation,
 )
 from grader.rules.hygiene import CellsRun, CodeParses, ExecutionOrder, OutputsSaved
+from grader.rules.integrity import FitsRecorded
 from grader.rules.performance import FinalValAccuracy, ReportedVsReproduced
 from grader.rules.protocol import NewModelPerFit, NoTestTuning, Split20
 from grader.submissions import Submission
@@ -40,6 +41,7 @@ def register(rule: Rule) -> Rule:
 register(Split20())
 register(NewModelPerFit())
 register(NoTestTuning())
+register(FitsRecorded())
 register(Ex1Activations())
 register(Ex2Initializers())
 register(Ex3Optimizers())

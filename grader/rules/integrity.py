@@ -1,0 +1,163 @@
+"""Integrity of the capture: fits the code certainly made that never reached the probe, and the
+probe's own reports of student code undoing its patches.
+
+Everything the probe does inside the kernel can be undone by the student (put the real
+`keras.Model.fit` back, delete the probe module), so the main check is on the trusted side: the
+source says which fit calls certainly ran (grader.rules.fit_sites), the Trace says which cells ran
+to the end and which fits were recorded where; a certain fit with no recording is an "unrecorded
+fit". Its static facts are then judged by split_20 and no_test_tuning like those of a cell that
+never ran, so `validation_data=(x_test, y_test)` in a hidden fit still fails.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from grader.capture.events import Tampering, tamperings
+from grader.capture.trace import Trace
+from grader.results import Verdict
+from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, names, where
+from grader.rules.fit_sites import ExpectedFit, expected_fits
+from grader.submissions import Submission
+
+_STOPPING = ("Timeout", "KernelDied", "MemoryLimit")
+_TIMING = re.compile(r"^timing: .*?; cells (.*)$")
+_TIMED_CELL = re.compile(r"(\d+):")
+
+
+@dataclass(frozen=True)
+class UnrecordedFit:
+    """A fit call site that certainly ran but that the probe did not record (often enough)."""
+
+    fact: dict[str, Any]  # the static fit fact: cell, line, end_line, validation_data, kwargs, ...
+    cell: int  # where it should have been recorded: the running cell
+    line: int  # ... and the line of the statement that ran it there
+    function: str | None  # the helper holding the fit, called at (cell, line)
+    expected: int  # fits the probe should have recorded at (cell, line)
+    recorded: int  # fits it did record there
+
+
+def started_cells(sub: Submission, trace: Trace) -> set[int]:
+    """Student cells the runner started, from its own timing note; without one (an older or a
+    synthetic trace): every code cell of a complete run, else the cells up to the first stop."""
+    if trace.status == "not_run":
+        return set()
+    code = {c.index for c in sub.code_cells if c.source.strip()}
+    timing = [m for m in trace.messages if _TIMING.match(m)]
+    if timing:
+        return {int(n) for n in _TIMED_CELL.findall(_TIMING.match(timing[-1]).group(1))} & code  # type: ignore[union-attr]
+    if trace.status == "ok":
+        return code
+    stops = [e.cell for e in trace.errors if e.ename in _STOPPING and e.cell is not None]
+    return {c for c in code if c <= min(stops)} if stops else set()
+
+
+def completed_cells(sub: Submission, trace: Trace) -> set[int]:
+    """Cells that ran to their end without an error (a cell a dead kernel was running did not)."""
+    started = started_cells(sub, trace)
+    failed = {e.cell for e in trace.errors}
+    if trace.status in ("kernel_died", "memory") and started:
+        failed.add(max(started))
+    return started - failed
+
+
+def unrecorded_fits(sub: Submission, trace: Trace, static: dict[str, Any]) -> list[UnrecordedFit]:
+    """Fit call sites that certainly ran but are missing from trace.fits."""
+    found: list[UnrecordedFit] = []
+    for exp in expected_fits(sub, completed_cells(sub, trace), static):
+        recorded = sum(1 for f in trace.fits if _recorded_at(f.location, exp))
+        if recorded < exp.count:
+            found += [UnrecordedFit(fact, exp.cell, exp.first_line, exp.function, exp.count, recorded)
+                      for fact in exp.sites]
+    return found
+
+
+def _recorded_at(loc: Any, exp: ExpectedFit) -> bool:
+    if loc.cell != exp.cell or (loc.function is None) != (exp.function is None):
+        return False
+    return loc.line is None or exp.first_line <= loc.line <= exp.last_line
+
+
+def unrecorded(ctx: RuleContext) -> list[UnrecordedFit]:
+    """unrecorded_fits() of the context, computed once for the three rules that read it."""
+    cached = ctx.__dict__.get("_unrecorded_fits")
+    if cached is None:
+        cached = unrecorded_fits(ctx.submission, ctx.trace, ctx.static)
+        ctx.__dict__["_unrecorded_fits"] = cached
+    return cached
+
+
+def unrecorded_facts(ctx: RuleContext) -> list[dict[str, Any]]:
+    """The static facts of the unrecorded fits, each once, for the rules that judge fit arguments."""
+    seen: dict[tuple, dict[str, Any]] = {}
+    for u in unrecorded(ctx):
+        seen.setdefault((u.fact.get("cell"), u.fact.get("line")), u.fact)
+    return list(seen.values())
+
+
+class FitsRecorded(BaseRule):
+    """Every fit that certainly ran reached the grader, and nothing undid the probe."""
+
+    id = "fits_recorded"
+    messages = ("pass", "fail_unrecorded", "fail_tampered", "skip")
+
+    def check(self, ctx: RuleContext) -> Verdict:
+        if ctx.submission.load_error is not None:
+            return self.skip(ctx, "no se pudo leer la entrega")
+        if ctx.trace.status == "not_run":
+            return self.skip(ctx, "la entrega no se ejecutó")
+        hidden = unrecorded(ctx)
+        tampered = _first_per_cell(tamperings(ctx.trace))
+        if hidden:
+            first = hidden[0]
+            evidence = [self._site_evidence(ctx, u) for u in hidden[:MAX_EVIDENCE]]
+            evidence += [self._tamper_evidence(ctx, t) for t in tampered[:MAX_EVIDENCE - len(evidence)]]
+            return self.verdict(ctx, "fail", "fail_unrecorded", evidence=evidence, values={
+                "where": where(ctx, first.fact.get("cell"), first.fact.get("line")), "value": len(hidden),
+                "called": self._called(ctx, first), "tampered": self._tamper_text(ctx, tampered)})
+        if tampered:
+            first = tampered[0]
+            return self.verdict(ctx, "fail", "fail_tampered",
+                                evidence=[self._tamper_evidence(ctx, t) for t in tampered[:MAX_EVIDENCE]],
+                                values={"where": self._tamper_where(ctx, first),
+                                        "value": names(sorted({r for t in tampered for r in t.replaced}))})
+        return self.verdict(ctx, "pass", values={"value": len(ctx.trace.fits)})
+
+    def _called(self, ctx: RuleContext, u: UnrecordedFit) -> str:
+        if u.function is None:
+            return ""
+        return f" (dentro de `{u.function}()`, llamada en la {where(ctx, u.cell, u.line)})"
+
+    def _site_evidence(self, ctx: RuleContext, u: UnrecordedFit) -> Any:
+        fact = u.fact
+        return evidence_at(ctx, fact.get("cell"), fact.get("line"), fact.get("end_line"), unrecorded=True,
+                           run_at=where(ctx, u.cell, u.line), function=u.function, expected=u.expected,
+                           recorded=u.recorded)
+
+    def _tamper_where(self, ctx: RuleContext, t: Tampering) -> str:
+        if t.cell is not None:
+            return where(ctx, t.cell, t.line)
+        if t.before is not None:
+            return f"antes de la {where(ctx, t.before)}"
+        return "celda desconocida"
+
+    def _tamper_text(self, ctx: RuleContext, tampered: list[Tampering]) -> str:
+        if not tampered:
+            return ""
+        what = names(sorted({r for t in tampered for r in t.replaced}))
+        return f"Además, el corrector detectó que se sustituyó {what} ({self._tamper_where(ctx, tampered[0])})."
+
+    def _tamper_evidence(self, ctx: RuleContext, t: Tampering) -> Any:
+        cell = t.cell if t.cell is not None else t.before
+        return evidence_at(ctx, cell, t.line, tampered=list(t.replaced), noticed_before=t.before)
+
+
+def _first_per_cell(found: list[Tampering]) -> list[Tampering]:
+    """A probe removed for good fails every later hidden cell: keep one report per place."""
+    seen: dict[tuple, Tampering] = {}
+    for t in found:
+        key = (t.cell, t.replaced) if t.cell is not None else ("lost", t.replaced)
+        seen.setdefault(key, t)
+    return list(seen.values())
