@@ -121,8 +121,7 @@ class FitsRecorded(BaseRule):
             first = tampered[0]
             return self.verdict(ctx, "fail", "fail_tampered",
                                 evidence=[self._tamper_evidence(ctx, t) for t in tampered[:MAX_EVIDENCE]],
-                                values={"where": self._tamper_where(ctx, first),
-                                        "value": names(sorted({r for t in tampered for r in t.replaced}))})
+                                values={"where": self._tamper_where(ctx, first), "value": _replaced(tampered)})
         return self.verdict(ctx, "pass", values={"value": len(ctx.trace.fits)})
 
     def _called(self, ctx: RuleContext, u: UnrecordedFit) -> str:
@@ -146,8 +145,7 @@ class FitsRecorded(BaseRule):
     def _tamper_text(self, ctx: RuleContext, tampered: list[Tampering]) -> str:
         if not tampered:
             return ""
-        what = names(sorted({r for t in tampered for r in t.replaced}))
-        return f"Además, el corrector detectó que se sustituyó {what} ({self._tamper_where(ctx, tampered[0])})."
+        return f"Además, el código sustituyó {_replaced(tampered)} ({self._tamper_where(ctx, tampered[0])})."
 
     def _tamper_evidence(self, ctx: RuleContext, t: Tampering) -> Any:
         cell = t.cell if t.cell is not None else t.before
@@ -161,3 +159,10 @@ def _first_per_cell(found: list[Tampering]) -> list[Tampering]:
         key = (t.cell, t.replaced) if t.cell is not None else ("lost", t.replaced)
         seen.setdefault(key, t)
     return list(seen.values())
+
+
+def _replaced(tampered: list[Tampering]) -> str:
+    """'`keras.Model.fit` y el módulo del corrector' for Spanish messages."""
+    found = sorted({r for t in tampered for r in t.replaced})
+    return names([f"`keras.{r}`" if r != "grader_probe" else "el módulo del corrector (`grader_probe`)"
+                  for r in found])
