@@ -144,6 +144,11 @@ def test_rules_fail_the_hidden_fit_and_the_test_set_as_validation(
     assert fits.message.startswith("En la celda 7, línea 2 se llama a `fit`"), fits.message
     assert "keras.Model.fit" in fits.message and "Model.fit" in fits.message
     assert fits.evidence[0].cell == 6 and fits.evidence[0].excerpt.startswith("h2 = modelo.fit(")
+    # the replacements, at the line that assigns (the probe noticed them at a later Keras call)
+    assert [(ev.cell, ev.line, ev.excerpt) for ev in fits.evidence[1:3]] == [
+        (5, 6, "keras.Model.fit = original"), (6, 1, "keras.Model.fit = original")]
+    assert ("Además, el código sustituyó `keras.Model.fit` y el módulo del corrector (`grader_probe`) "
+            "(celda 6, línea 6)") in fits.message
     assert fits.points == -RUBRIC.rules["fits_recorded"].deduction["fail"]
     split = v["split_20"]
     assert split.status == "fail" and "conjunto de test" in split.message
@@ -225,6 +230,12 @@ def test_cells_that_failed_or_never_ran_expect_nothing() -> None:
     trace.messages.append("timing: kernel start 1.0s; probe install 4.0s; cells 1:0.5s, 2:0.1s")
     sub = notebook([("markdown", "# T"), *cells], saved=False)
     assert completed_cells(sub, trace) == {1}  # the dead kernel was running cell 2
+    # Locations the probe could not place: a busy kernel missed at_cell(2); the probe never started.
+    trace = make_trace([])
+    trace.messages.append("hidden cell \"__import__('grader_probe').at_cell(2)\" failed: GraderCellTimeout")
+    assert completed_cells(sub, trace) == {1}
+    trace.messages.append("hidden cell 'import grader_probe as _grader_probe\\n_gr' failed: ModuleNotFoundError")
+    assert completed_cells(sub, trace) == set()
 
 
 def test_time_magic_cells_are_recorded_at_the_magic_line() -> None:

@@ -11,11 +11,13 @@ never ran, so `validation_data=(x_test, y_test)` in a hidden fit still fails.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from grader.capture.events import Tampering, tamperings
+from grader.capture.static import strip_magics
 from grader.capture.trace import Trace
 from grader.results import Verdict
 from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, names, where
@@ -23,8 +25,12 @@ from grader.rules.fit_sites import ExpectedFit, expected_fits
 from grader.submissions import Submission
 
 _STOPPING = ("Timeout", "KernelDied", "MemoryLimit")
+WATCHED_METHODS = ("fit", "evaluate", "compile", "predict", "__init__")  # what the probe wraps
 _TIMING = re.compile(r"^timing: .*?; cells (.*)$")
 _TIMED_CELL = re.compile(r"(\d+):")
+# The runner's notes on its own hidden cells: the probe's install, and at_cell(i) before cell i.
+_INSTALL_FAILED = re.compile(r"^hidden cell \W*import grader_probe")
+_AT_CELL_FAILED = re.compile(r"^hidden cell \W*__import__\('grader_probe'\)\.at_cell\((\d+)\)?\W* failed: (\w+)")
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,18 @@ def started_cells(sub: Submission, trace: Trace) -> set[int]:
 
 
 def completed_cells(sub: Submission, trace: Trace) -> set[int]:
-    """Cells that ran to their end without an error (a cell a dead kernel was running did not)."""
+    """Cells that ran to their end without an error (a cell a dead kernel was running did not),
+    and whose fits the probe could place: not after a failed install, not after an at_cell(i) that
+    failed for another reason than the probe having been removed (then the cell index is stale)."""
+    if any(_INSTALL_FAILED.match(m) for m in trace.messages):
+        return set()
     started = started_cells(sub, trace)
     failed = {e.cell for e in trace.errors}
     if trace.status in ("kernel_died", "memory") and started:
         failed.add(max(started))
+    for message in trace.messages:
+        if (match := _AT_CELL_FAILED.match(message)) and match.group(2) != "GraderProbeLost":
+            failed.add(int(match.group(1)))
     return started - failed
 
 
@@ -137,7 +150,8 @@ class FitsRecorded(BaseRule):
 
     def _tamper_where(self, ctx: RuleContext, t: Tampering) -> str:
         if t.cell is not None:
-            return where(ctx, t.cell, t.line)
+            line = _replacing_line(ctx.submission, t.cell)
+            return where(ctx, t.cell, line) if line else "detectado en la " + where(ctx, t.cell, t.line)
         if t.before is not None:
             return f"antes de la {where(ctx, t.before)}"
         return "celda desconocida"
@@ -149,7 +163,9 @@ class FitsRecorded(BaseRule):
 
     def _tamper_evidence(self, ctx: RuleContext, t: Tampering) -> Any:
         cell = t.cell if t.cell is not None else t.before
-        return evidence_at(ctx, cell, t.line, tampered=list(t.replaced), noticed_before=t.before)
+        line = (_replacing_line(ctx.submission, t.cell) or t.line) if t.cell is not None else None
+        return evidence_at(ctx, cell, line, tampered=list(t.replaced), noticed_before=t.before,
+                           noticed_line=t.line)
 
 
 def _first_per_cell(found: list[Tampering]) -> list[Tampering]:
@@ -158,7 +174,8 @@ def _first_per_cell(found: list[Tampering]) -> list[Tampering]:
     for t in found:
         key = (t.cell, t.replaced) if t.cell is not None else ("lost", t.replaced)
         seen.setdefault(key, t)
-    return list(seen.values())
+    # Located reports first, in cell order; "the probe was removed" (noticed later) after them.
+    return sorted(seen.values(), key=lambda t: (t.cell is None, t.cell if t.cell is not None else t.before or 0))
 
 
 def _replaced(tampered: list[Tampering]) -> str:
@@ -166,3 +183,22 @@ def _replaced(tampered: list[Tampering]) -> str:
     found = sorted({r for t in tampered for r in t.replaced})
     return names([f"`keras.{r}`" if r != "grader_probe" else "el módulo del corrector (`grader_probe`)"
                   for r in found])
+
+
+def _replacing_line(sub: Submission, cell: int) -> int | None:
+    """The line of the cell that assigns a Keras method (`keras.Model.fit = ...`, `setattr(.., 'fit',
+    ..)`): the probe notices the change later, at its next call."""
+    source, _ = strip_magics(sub.cells[cell].source) if 0 <= cell < len(sub.cells) else (None, [])
+    try:
+        tree = ast.parse(source or "")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Attribute) and t.attr in WATCHED_METHODS for t in targets):
+            return node.lineno
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
+                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in WATCHED_METHODS):
+            return node.lineno
+    return None
