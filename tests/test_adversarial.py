@@ -6,8 +6,8 @@ alone for reference, and records what the attacks could have changed outside the
 named PWNED*, a canary file readable only by root, a loopback listener, leftover processes,
 the rubric and the retrain cache. The tests below only read that record.
 
-Needs root for the full sandbox (uid per kernel, namespaces); without root the cases that depend
-on it are skipped with the reason.
+Runs only as root: without root the sandbox cannot drop the uid or isolate the kernel (the grader
+says so in every trace), and a fork bomb or a write to the checkout would then really happen.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from tests.adversarial.harness import (HONEST, IS_ROOT, ROOT, Listener, SafetyNe
                                       grade, grader_files, lay_out, plant_canary, reap_leftovers,
                                       remove_pwned, results_of, texts, tree_digest)
 
-pytestmark = [pytest.mark.kernel, pytest.mark.slow]
+pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.skipif(
+    not IS_ROOT, reason="hostile code is only safe to run under the root-only sandbox (uid drop, namespaces)")]
 
 DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Small limits so that the loop and the memory bomb cost seconds, not the production minutes.
 LIMITS = ["--cell-timeout", "30", "--total-timeout", "150", "--memory-mb", "3072"]
 CROSS = "01_cross_neighbours"  # attacks the victim; what it reads is checked with the victim
 ATTACK_CELL = 4  # PREFIX is cells 0-3: the first attack cell
-needs_root = pytest.mark.skipif(not IS_ROOT, reason="kernels of one uid and shared /tmp without root")
 
 
 @dataclass
@@ -176,7 +176,6 @@ def test_honest_handin_is_intact(batch: Batch) -> None:
     assert honest.score == batch.alone.score
 
 
-@needs_root
 def test_victim_running_beside_an_attacker_is_intact(batch: Batch) -> None:
     victim = batch.results["00_victim_honest"]
     assert victim.meta.get("trace_status") == "ok", victim.errors
@@ -194,13 +193,11 @@ def test_no_process_left_behind(batch: Batch) -> None:
     assert not left, left
 
 
-@needs_root
 def test_daemon_that_leaves_the_workspace_is_killed(batch: Batch) -> None:
     left = [p for p in batch.lingering if hostile.CHDIR_DAEMON in p]
     assert not left, left
 
 
-@needs_root
 def test_no_file_created_outside_the_sandbox(batch: Batch) -> None:
     assert not batch.pwned, batch.pwned
 
@@ -218,7 +215,6 @@ def test_no_network_connection_reached_the_listener(batch: Batch) -> None:
     assert cell_errors(batch.results["network_loopback"], ATTACK_CELL) == ["ConnectionError"]
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="a root-only canary needs the tests to run as root")
 def test_canary_readable_only_by_root_never_leaks(batch: Batch) -> None:
     leaks = [name for name, text in batch.texts.items() if batch.canary in text]
     leaks += [s for s, r in batch.results.items() if batch.canary in json.dumps(r.to_dict())]
