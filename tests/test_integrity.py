@@ -22,6 +22,7 @@ from grader.rules import grade
 from grader.rules.fit_sites import expected_fits
 from grader.rules.integrity import completed_cells, unrecorded_fits
 from grader.submissions import Submission
+from tests.adversarial.attacks import ATTACKS
 from tests.test_attribution import make_fit, make_trace, notebook
 
 RUBRIC = load_rubric()
@@ -51,21 +52,9 @@ def entrenar(modelo):
 def nunca_llamada(modelo):
     return modelo.fit(x_train, y_train, validation_data=(x_test, y_test), epochs=1)"""
 
-# The attack of tests/adversarial/attacks.py ("probe_restore_fit"), on a new model.
-RESTORE_NEW_MODEL = """\
-import sys
-import keras
-original = keras.Model.fit
-while hasattr(original, '__wrapped__'):
-    original = original.__wrapped__
-keras.Model.fit = original
-for nombre in [m for m in sys.modules if 'probe' in m or m.startswith('grader')]:
-    del sys.modules[nombre]
-modelo_oculto = Sequential([Flatten(input_shape=(28, 28)), Dense(16, activation='relu'),
-                            Dense(10, activation='softmax')])
-modelo_oculto.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
-h = modelo_oculto.fit(x_train[:200], y_train[:200], validation_data=(x_test, y_test), epochs=1,
-                      verbose=0)"""
+# The attack of the adversarial suite, verbatim: restore the real fit, forget the probe, train a
+# new model validating on the test set. Fit at line 13, Sequential(...) at 10, restore at 7.
+RESTORE_NEW_MODEL = ATTACKS["probe_restore_fit"][0]
 
 # The same, on a model that already exists: no Keras call between the restore and the fit.
 RESTORE_EXISTING_MODEL = """\
@@ -119,14 +108,14 @@ def test_restored_fit_is_reported_and_the_probe_patches_itself_back(
     sub, trace, out = attacked
     assert trace.status == "ok" and not trace.errors, (trace.errors, trace.messages)
     found = events.tamperings(trace)
-    # Cell 5: noticed by the Model.__init__ wrapper of Sequential(...), line 9; cell 6: by the evaluate
+    # Cell 5: noticed by the Model.__init__ wrapper of Sequential(...), line 10; cell 6: by the evaluate
     # wrapper that the real fit calls for its validation data (line 2); cell 8: the probe removed.
-    assert [(t.cell, t.line) for t in found if t.cell is not None] == [(5, 9), (6, 2)], trace.messages
+    assert [(t.cell, t.line) for t in found if t.cell is not None] == [(5, 10), (6, 2)], trace.messages
     assert all("Model.fit" in t.replaced for t in found if t.cell is not None)
     assert [(t.before, t.replaced) for t in found if t.cell is None] == [(9, ("grader_probe",))]
     # Re-patched in cell 5 before its fit, so that fit is recorded; cell 6's fit trained for real.
     where = [(f.location.cell, f.location.line, f.location.function) for f in trace.fits]
-    assert where == [(4, 1, "entrenar"), (5, 12, None), (7, 2, "entrenar")]  # %%time: line 1
+    assert where == [(4, 1, "entrenar"), (5, 13, None), (7, 2, "entrenar")]  # %%time: line 1
     executed = json.loads((out / "executed.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for o in executed["cells"][6].get("outputs", []))
     assert "entrenado de verdad: 1" in printed, executed["cells"][6].get("outputs")
@@ -146,9 +135,9 @@ def test_rules_fail_the_hidden_fit_and_the_test_set_as_validation(
     assert fits.evidence[0].cell == 6 and fits.evidence[0].excerpt.startswith("h2 = modelo.fit(")
     # the replacements, at the line that assigns (the probe noticed them at a later Keras call)
     assert [(ev.cell, ev.line, ev.excerpt) for ev in fits.evidence[1:3]] == [
-        (5, 6, "keras.Model.fit = original"), (6, 1, "keras.Model.fit = original")]
+        (5, 7, "keras.Model.fit = original"), (6, 1, "keras.Model.fit = original")]
     assert ("Además, el código sustituyó `keras.Model.fit` y el módulo del corrector (`grader_probe`) "
-            "(celda 6, línea 6)") in fits.message
+            "(celda 6, línea 7)") in fits.message
     assert fits.points == -RUBRIC.rules["fits_recorded"].deduction["fail"]
     split = v["split_20"]
     assert split.status == "fail" and "conjunto de test" in split.message
