@@ -46,6 +46,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 
 KERNEL_NAME = "grader-sandbox"
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -73,15 +74,17 @@ def main(argv: list[str]) -> None:
     if "--isolate" not in opts:
         _exec_kernel(opts, command)
     libc = ctypes.CDLL(None, use_errno=True)
+    grader = os.getppid()
     _check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID), "unshare")
     init = os.fork()
     if init == 0:
         _init(libc, opts, command, launcher=os.getppid())
     # The launcher: jupyter_client's handle on the kernel. Its SIGINT reaches init through the
-    # process group; SIGTERM is passed on; SIGKILL kills init through PR_SET_PDEATHSIG.
+    # process group; SIGTERM is passed on; SIGKILL kills init through PR_SET_PDEATHSIG. When the
+    # grader that started it dies (what JPY_PARENT_PID does for a plain kernel), init is killed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(init, signal.SIGTERM))
-    os._exit(_wait_for(init))
+    signal.signal(signal.SIGTERM, lambda *_: _signal(init, signal.SIGTERM))
+    os._exit(_wait_for(init, grader))
 
 
 def _init(libc: ctypes.CDLL, opts: dict, command: list[str], launcher: int) -> None:
@@ -172,15 +175,18 @@ def _exec_kernel(opts: dict, command: list[str]) -> None:
     os.execve(command[0], command, env)
 
 
-def _wait_for(pid: int) -> int:
+def _wait_for(pid: int, grader: int) -> int:
+    """Wait for `pid`; kill it if the grader process (our parent) goes away meanwhile."""
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
-            return os.waitstatus_to_exitcode(status) & 0xFF
-        except InterruptedError:
-            continue
+            done, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             return 1
+        if done:
+            return os.waitstatus_to_exitcode(status) & 0xFF
+        if os.getppid() != grader:
+            _signal(pid, signal.SIGKILL)
+        time.sleep(0.2)
 
 
 def _signal(pid: int, sig: int) -> None:
