@@ -116,6 +116,7 @@ def test_restored_fit_is_reported_and_the_probe_patches_itself_back(
     # Re-patched in cell 5 before its fit, so that fit is recorded; cell 6's fit trained for real.
     where = [(f.location.cell, f.location.line, f.location.function) for f in trace.fits]
     assert where == [(4, 1, "entrenar"), (5, 13, None), (7, 2, "entrenar")]  # %%time: line 1
+    assert not events.failed_fit_locations(trace) and not any("probe note" in m for m in trace.messages)
     executed = json.loads((out / "executed.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for o in executed["cells"][6].get("outputs", []))
     assert "entrenado de verdad: 1" in printed, executed["cells"][6].get("outputs")
@@ -253,3 +254,17 @@ def test_tamper_events_are_read_defensively(tmp_path: Path) -> None:
         (None, None, ("Model.evaluate",), None)]
     v = _grade(sub, trace)
     assert v["fits_recorded"].status == "fail" and "Model.fit" in v["fits_recorded"].message
+
+
+def test_a_fit_the_probe_failed_to_record_is_not_a_hidden_fit(tmp_path: Path) -> None:
+    cells = [("markdown", "# T"), ("code", BUILD + "model.fit(x, y, epochs=1)"), ("code", "print(1)")]
+    sub = notebook(cells, saved=False)
+    failed = {"event": "fit_failed", "location": {"cell": 1, "line": 3, "function": None}}
+    forged = {"event": "fit_failed", "location": {"cell": "1; rm", "line": 3}}  # not a Location
+    (tmp_path / "events.jsonl").write_text(json.dumps(failed) + "\n" + json.dumps(forged) + "\n")
+    trace = Trace(student="s")
+    events.assemble(trace, sub, tmp_path, tmp_path / "out", 10_000)
+    assert "probe: fit not recorded at cell=1 line=3 in_function=False" in trace.messages
+    assert any("1 malformed event line(s)" in m for m in trace.messages), trace.messages
+    assert unrecorded_fits(sub, trace, analyze(sub)) == []
+    assert unrecorded_fits(sub, Trace(student="s"), analyze(sub)) != []  # without the note: hidden

@@ -36,6 +36,10 @@ _METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,60}\.[A-Za-z_][A-Za-z0-9_]{0,60}
 # "probe tamper: cell=4 line=7 replaced=Model.fit,Sequential.fit" (cell/line 0-based/1-based, "-" unknown)
 TAMPER_PREFIX = "probe tamper: "
 _TAMPER = re.compile(r"^probe tamper: cell=(\d+|-) line=(\d+|-) replaced=([\w.,]+)$")
+# A fit the probe saw but failed to record (its own error): "probe: fit not recorded at cell=4 line=13
+# in_function=False".
+FIT_FAILED_PREFIX = "probe: fit not recorded at "
+_FIT_FAILED = re.compile(r"^probe: fit not recorded at cell=(\d+|-) line=(\d+|-) in_function=(True|False)$")
 # The runner's note when the hidden `at_cell(i)` found the probe removed by a student cell.
 _PROBE_LOST = re.compile(r"^hidden cell \W*__import__\('grader_probe'\)\.at_cell\((\d+)\)?\W* failed: GraderProbeLost$")
 
@@ -62,7 +66,7 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
         return
     models: dict[int, ModelRecord] = {}
     fits_per_model: dict[int, int] = {}
-    bad = notes = tampered = 0
+    bad = notes = tampered = failed_fits = 0
     for line in raw.splitlines()[:MAX_EVENTS]:
         try:
             event = json.loads(line)
@@ -88,6 +92,13 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
                 notes += 1
                 if notes <= 20:
                     trace.messages.append("probe note: " + str(event.get("text"))[:300])
+            elif kind == "fit_failed":
+                failed_fits += 1
+                loc = _typed(Location, event.get("location"))
+                _check_location(loc, sub)
+                if failed_fits <= MAX_TAMPER_MESSAGES:
+                    trace.messages.append(f"{FIT_FAILED_PREFIX}cell={_dash(loc.cell)} line={_dash(loc.line)} "
+                                          f"in_function={loc.function is not None}")
             elif kind == "tamper":
                 message = _tamper_message(event, sub)
                 tampered += 1
@@ -115,8 +126,22 @@ def _tamper_message(event: dict, sub: Submission) -> str:
         raise _Invalid("tamper")
     cell = cell if type(cell) is int and 0 <= cell < len(sub.cells) else None
     line = line if type(line) is int and 1 <= line <= 100_000 else None
-    return (f"{TAMPER_PREFIX}cell={'-' if cell is None else cell} line={'-' if line is None else line} "
-            f"replaced={','.join(dict.fromkeys(replaced[:10]))}")
+    return f"{TAMPER_PREFIX}cell={_dash(cell)} line={_dash(line)} replaced={','.join(dict.fromkeys(replaced[:10]))}"
+
+
+def _dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def failed_fit_locations(trace: Trace) -> list[Location]:
+    """Where the probe saw a fit but could not record it (a probe error, not the student's)."""
+    found = []
+    for message in trace.messages:
+        if match := _FIT_FAILED.match(message):
+            cell, line, in_function = match.groups()
+            found.append(Location(cell=None if cell == "-" else int(cell), line=None if line == "-" else int(line),
+                                  function="?" if in_function == "True" else None))
+    return found
 
 
 def tamperings(trace: Trace) -> list[Tampering]:

@@ -365,7 +365,9 @@ class _Probe:
         import keras
 
         epochs = _as_int(a.get("epochs"), 1)
-        self.guarded(self.record_fit, model, a, epochs)
+        if not self.guarded(self.record_fit, model, a, epochs):
+            # Still say where: the trusted side must not take a probe failure for a hidden fit.
+            self.guarded(self.emit, {"event": "fit_failed", "location": self.where()})
         history = keras.callbacks.History()
         history.history = _NaNHistory(epochs, self._metric_keys(self.model_id(model)))
         history.epoch = list(range(epochs))
@@ -374,7 +376,7 @@ class _Probe:
         model.history = history
         return history
 
-    def record_fit(self, model: Any, a: dict, epochs: int) -> None:
+    def record_fit(self, model: Any, a: dict, epochs: int) -> bool:
         location = self.where()
         notes: dict[str, str] = {}
         x, y = self.array_ref(a.get("x"), "x", notes), self.array_ref(a.get("y"), "y", notes)
@@ -399,6 +401,7 @@ class _Probe:
                    "callbacks": [names.callback_record(cb) for cb in (a.get("callbacks") or [])],
                    "shuffle": bool(a.get("shuffle", True)), "other_kwargs": notes,
                    "location": location})
+        return True
 
     def on_evaluate(self, model: Any, a: dict) -> Any:
         self.guarded(self.record_evaluate, model, a)

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from grader.capture.events import Tampering, tamperings
+from grader.capture.events import Tampering, failed_fit_locations, tamperings
 from grader.capture.static import strip_magics
 from grader.capture.trace import Trace
 from grader.results import Verdict
@@ -79,8 +79,10 @@ def completed_cells(sub: Submission, trace: Trace) -> set[int]:
 def unrecorded_fits(sub: Submission, trace: Trace, static: dict[str, Any]) -> list[UnrecordedFit]:
     """Fit call sites that certainly ran but are missing from trace.fits."""
     found: list[UnrecordedFit] = []
+    # A fit the probe failed to record (its own error) is not hidden by the student.
+    seen = [f.location for f in trace.fits] + failed_fit_locations(trace)
     for exp in expected_fits(sub, completed_cells(sub, trace), static):
-        recorded = sum(1 for f in trace.fits if _recorded_at(f.location, exp))
+        recorded = sum(1 for loc in seen if _recorded_at(loc, exp))
         if recorded < exp.count:
             found += [UnrecordedFit(fact, exp.cell, exp.first_line, exp.function, exp.count, recorded)
                       for fact in exp.sites]
