@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -120,3 +123,30 @@ def test_uid_slot_kills_what_its_uid_left_running() -> None:
     other.release()
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9
+
+
+def test_kernel_dies_with_the_grader_process(tmp_path: Path) -> None:
+    """A grader killed with SIGKILL (no cleanup runs) takes its kernel's whole namespace along."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "sleeper.py").write_text("# %%\nimport time\ntime.sleep(300)\n", encoding="utf-8")
+    code = ("import sys; from pathlib import Path; from grader.capture.runner import Limits, capture_submission;"
+            "from grader.submissions import load_submission;"
+            "capture_submission(load_submission(Path(sys.argv[1])), Path(sys.argv[2]),"
+            " limits=Limits(cell_timeout_s=300, total_timeout_s=300))")
+    grader = subprocess.Popen([sys.executable, "-c", code, str(folder / "sleeper.py"), str(tmp_path / "out")],
+                              cwd=Path(__file__).resolve().parent.parent)
+    base = uid_slots.uid_base()
+    tree: list[psutil.Process] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(base <= p.uids().real for p in tree):
+        time.sleep(0.5)
+        try:
+            tree = psutil.Process(grader.pid).children(recursive=True)
+        except psutil.Error:
+            tree = []
+    assert any(base <= p.uids().real for p in tree), "the kernel never started"
+    grader.kill()
+    grader.wait()
+    gone, alive = psutil.wait_procs(tree, timeout=10)
+    assert not alive, [(p.pid, p.cmdline()[:3]) for p in alive]
