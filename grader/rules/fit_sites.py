@@ -69,7 +69,7 @@ class _Program:
         self.trees: dict[int, ast.Module] = {}
         # A `%%time` cell is run as one `run_cell_magic(...)` call on line 1: every fit in it is
         # recorded at line 1 (the outermost frame of the cell).
-        self.shift: dict[int, int] = {}
+        self.magic_cells: set[int] = set()
         for cell in sub.code_cells:
             source, magics = strip_magics(cell.source)
             if source is None:
@@ -78,7 +78,8 @@ class _Program:
                 self.trees[cell.index] = ast.parse(source)
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 continue
-            self.shift[cell.index] = 1 if magics and magics[0][0] == 1 and magics[0][1].startswith("%%") else 0
+            if magics and magics[0][0] == 1 and magics[0][1].startswith("%%"):
+                self.magic_cells.add(cell.index)
         self.bindings: dict[str, list[_Binding]] = {}
         for index, tree in self.trees.items():
             certain = {id(s) for s in reached_statements(tree.body)} if index in completed else set()
@@ -133,12 +134,12 @@ def expected_fits(sub: Submission, completed: set[int], static: dict[str, Any]) 
 
     expected: list[ExpectedFit] = []
     for cell in sorted(completed & set(program.trees)):
-        shift = program.shift[cell]
         def lookup(name: str, line: int, cell: int = cell) -> ast.AST | None:
             return program.binding(name, cell, line)
 
         for call in reached_calls(program.trees[cell].body, lookup):
-            first, last = (1 if shift else call.lineno), call.end_lineno or call.lineno
+            first = 1 if cell in program.magic_cells else call.lineno
+            last = call.end_lineno or call.lineno
             if fact := fit_fact(cell, call):
                 expected.append(ExpectedFit(cell, first, last, None, [fact]))
             elif isinstance(call.func, ast.Name):
