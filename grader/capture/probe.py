@@ -16,6 +16,13 @@ What it does to Keras (patched on the classes, so every import path -- `keras`, 
 - Legacy idioms of 2019-era notebooks: optimizers accept `lr=` and `decay=`, `fit(nb_epoch=)`,
   `fit_generator`/`predict_classes`, old module paths (keras.layers.core, keras.utils.np_utils, ...).
 
+Student code can undo all this (put `Model.fit.__wrapped__` back, delete this module from
+sys.modules). `at_cell(i)` and every wrapped call check that the wrappers are still in place; a
+replaced one is put back and reported as a `tamper` event. The live probe is kept on `builtins` so
+that a fresh import of this module still finds it; when that is gone too, `at_cell` raises
+GraderProbeLost and the runner notes the failed hidden cell. The trusted side does not rely on any
+of this: grader.rules.integrity compares the fit calls in the source with the recorded ones.
+
 Output: `events.jsonl` (one JSON object per line, flushed) and `arrays/<digest>.npy` in `out_dir`.
 Array digest = sha256 over f"{dtype.str}{shape}" followed by the C-order bytes (see array_digest);
 float64 arrays are cast to float32 first (what Keras trains on anyway).
