@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -107,6 +108,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
             "kind": sub.kind,
             "notes": sub.notes,
             "trace_status": trace.status,
+            "capture_notes": [m for m in trace.messages if not m.startswith("timing:")],
             "versions": {"python": platform.python_version(), **_library_versions()},
             "timings": {k: round(v, 2) for k, v in timings.items()},
         },
@@ -158,10 +160,20 @@ def _errors(sub: Submission, trace: Trace, texts) -> list[dict]:
             "detail": "; ".join(notes),
         })
     for ce in trace.errors:
-        errors.append(
-            {"stage": "cell", "code": ce.ename, "message": ce.evalue, "cell": ce.cell, "line": ce.line}
-        )
+        error = {"stage": "cell", "code": ce.ename, "message": ce.evalue, "cell": ce.cell, "line": ce.line}
+        key = _GRADER_CELL_ERRORS.get(ce.ename)
+        if key is not None:  # the grader stopped the cell: say so in Spanish, keep the English for the instructor
+            total = ce.ename == "Timeout" and ce.evalue.startswith("total")
+            numbers = re.findall(r"\d+", ce.evalue)
+            template = texts.get(key + ("_total" if total else ""), "")
+            error["message"] = template.format(value=numbers[-1] if numbers else "?") if template else ce.evalue
+            error["detail"] = ce.evalue
+        errors.append(error)
     return errors
+
+
+# Cell errors the grader makes itself (runner.py), and the rubric message that explains each one.
+_GRADER_CELL_ERRORS = {"Timeout": "cell_timeout", "MemoryLimit": "cell_memory", "KernelDied": "cell_kernel_died"}
 
 
 def _library_versions() -> dict[str, str]:

@@ -279,16 +279,14 @@ def test_writing_outside_does_not_touch_the_grader(batch: Batch) -> None:
     prefix_run_ok(result, batch)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "putting back the real Model.fit (keras.Model.fit.__wrapped__) hides a fit from the probe, and "
-    "split_20 judges the recorded fits only (static facts are a fallback), so the hidden "
-    "validation_data=(x_test, y_test) passes. Needs: at_cell() checking that Model.fit is still the "
-    "probe's and reporting tampering, and/or rules flagging static fit calls never recorded."))
 def test_restored_fit_still_shows_the_test_set_as_validation(batch: Batch) -> None:
     result = batch.results["probe_restore_fit"]
     split = verdict(result, "split_20")
     assert split is not None and split.status == "fail", split
     assert any(ev.cell == ATTACK_CELL for ev in split.evidence), split.evidence
+    tampered = verdict(result, "fits_recorded")  # the replaced keras.Model.fit is reported as such
+    assert tampered is not None and tampered.status == "fail", tampered
+    assert any(ev.cell == ATTACK_CELL for ev in tampered.evidence), tampered.evidence
     prefix_run_ok(result, batch)
 
 

@@ -55,3 +55,26 @@ def test_capture_problems_reach_the_student_in_spanish_and_the_instructor_in_det
     for status in ("memory", "kernel_died"):
         (error,) = _errors(Submission("a", Path("a.ipynb"), "ipynb"), Trace(student="a", status=status), texts)
         assert error["message"] == texts[f"capture_{status}"]
+
+
+def test_cells_the_grader_stopped_are_explained_in_spanish() -> None:
+    from grader.capture.trace import CellError, Trace
+    from grader.pipeline import _errors
+    from grader.rubric import load_rubric
+    from grader.submissions import Submission
+
+    trace = Trace(student="s", status="memory", errors=[
+        CellError(cell=3, ename="Timeout", evalue="cell time limit of 30 s exceeded"),
+        CellError(cell=5, ename="Timeout", evalue="total time limit of 900 s exceeded"),
+        CellError(cell=6, ename="MemoryLimit", evalue="kernel killed: memory use 3126 MB over the limit of 3072 MB"),
+        CellError(cell=7, ename="ZeroDivisionError", evalue="division by zero", line=2),
+    ])
+    errors = _errors(Submission(student="s", path=Path("s.ipynb"), kind="ipynb"), trace, load_rubric().messages)
+    cells = {e["cell"]: e for e in errors if e["stage"] == "cell"}
+    assert "límite de 30 s por celda" in cells[3]["message"]
+    assert cells[3]["detail"] == "cell time limit of 30 s exceeded"  # the instructor keeps the precise text
+    assert "tiempo total" in cells[5]["message"] and "900 s" in cells[5]["message"]
+    assert "memoria" in cells[6]["message"] and "3072 MB" in cells[6]["message"]
+    assert cells[7]["message"] == "division by zero" and "detail" not in cells[7]  # the student's own error
+    capture = next(e for e in errors if e["stage"] == "capture")
+    assert capture["code"] == "memory" and "memoria" in capture["message"]

@@ -41,6 +41,7 @@ _META_LABELS = {
     "kind": "Tipo de entrega",
     "files": "Ficheros",
     "notes": "Notas de carga",
+    "capture_notes": "Notas del entorno de ejecución",
     "versions": "Versiones",
     "timings": "Tiempos (s)",
 }
@@ -299,6 +300,7 @@ def error_rows(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
                 "message": str(e.get("message") or ""),
                 "where": where,
                 "traceback": short_excerpt(str(e.get("traceback") or "")),
+                "detail": str(e.get("detail") or ""),
             }
         )
     return rows
