@@ -25,6 +25,7 @@ from grader.rules.hygiene import CellsRun, CodeParses, ExecutionOrder, OutputsSa
 from grader.rules.integrity import FitsRecorded
 from grader.rules.performance import FinalValAccuracy, ReportedVsReproduced
 from grader.rules.protocol import NewModelPerFit, NoTestTuning, Split20
+from grader.rules.suspicious import SuspiciousCode
 from grader.submissions import Submission
 
 RULES: dict[str, Rule] = {}
@@ -54,6 +55,7 @@ register(OutputsSaved())
 register(CellsRun())
 register(CodeParses())
 register(ExecutionOrder())
+register(SuspiciousCode())
 
 
 def _type_ok(value: Any, tag: str) -> bool:
