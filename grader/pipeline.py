@@ -19,6 +19,7 @@ from grader.capture.trace import Trace
 from grader.results import GradeResult
 from grader.budget import Budget
 from grader.capture.runner import Limits, capture_submission
+from grader.resources import default_rubric
 from grader.submissions import Submission
 
 
@@ -58,7 +59,8 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
     timings: dict[str, float] = {}
     if sub.load_error is None:
         t = time.monotonic()
-        trace = capture_submission(sub, work, limits=opts.limits, data_dir=opts.data_dir)
+        private = [Path(opts.rubric_path or default_rubric()).resolve().parent, opts.retrain_cache]
+        trace = capture_submission(sub, work, limits=opts.limits, data_dir=opts.data_dir, private=private)
         timings["capture_s"] = time.monotonic() - t
     else:
         trace = Trace(student=sub.student, status="not_run")

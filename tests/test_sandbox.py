@@ -19,7 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+import grader
 from grader.capture import sandbox, uid_slots
+from grader.resources import default_rubric, templates_dir
 from grader.capture.runner import Limits, capture_submission
 from grader.submissions import load_submission
 
@@ -47,6 +49,7 @@ print('SANDBOX ' + json.dumps({{
     'uid': os.getuid(), 'pid': os.getpid(), 'ppid': os.getppid(),
     'pids': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),
     'tmp': sorted(os.listdir('/tmp')), 'root': os.access('/root', os.R_OK),
+    'grader_files': [p for p in {private!r} if os.path.exists(p)],
 }}))
 """
 
@@ -54,7 +57,8 @@ print('SANDBOX ' + json.dumps({{
 def _handin(folder: Path, marker: str, hold: float) -> Path:
     folder.mkdir(parents=True)
     path = folder / "sandbox_probe.py"
-    path.write_text("# %%\n" + PROBE_CELL.format(marker=marker, hold=hold), encoding="utf-8")
+    private = [str(default_rubric()), str(Path(grader.__file__).resolve()), str(templates_dir() / "report.html")]
+    path.write_text("# %%\n" + PROBE_CELL.format(marker=marker, hold=hold, private=private), encoding="utf-8")
     return path
 
 
@@ -95,6 +99,7 @@ def test_kernels_are_isolated_from_each_other_and_leave_nothing(tmp_path: Path) 
         assert s["ppid"] == 1 and s["pid"] < 50  # PID namespace: init is the grader's launcher
         assert max(s["pids"]) < 100 and len(s["pids"]) < 10, s["pids"]  # sees only its own processes
         assert not s["root"]
+        assert s["grader_files"] == []  # rubric, grader source and templates are hidden, though world-readable
     assert a["uid"] != b["uid"]
     assert f"PWNED-{markers['a']}" not in b["tmp"] and f"PWNED-{markers['b']}" not in a["tmp"]
     for marker in markers.values():

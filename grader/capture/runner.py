@@ -18,6 +18,7 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,10 @@ class Limits:
 
 
 def capture_submission(sub: Submission, out_dir: Path, *, limits: Limits = Limits(),
-                       data_dir: Path | None = None) -> Trace:
+                       data_dir: Path | None = None, private: Sequence[Path] = ()) -> Trace:
     """Execute every code cell of `sub` in a fresh sandboxed kernel; write out_dir/trace.json and
-    out_dir/arrays/<digest>.npy; return the Trace. Student problems never raise: they end up in
+    out_dir/arrays/<digest>.npy; return the Trace. `private`: folders hidden from the kernel on
+    top of the usual ones (workspace.create_workspace). Student problems never raise: they end up in
     Trace.status, Trace.errors and Trace.messages."""
     started = time.monotonic()
     out_dir = Path(out_dir)
@@ -64,7 +66,7 @@ def capture_submission(sub: Submission, out_dir: Path, *, limits: Limits = Limit
         trace.status = "not_run"
         trace.messages.append("nothing to run: " + (sub.load_error.code if sub.load_error else "no code cells"))
     else:
-        ws = create_workspace(sub, data_dir, out_dir)
+        ws = create_workspace(sub, data_dir, out_dir, private=private)
         try:
             trace.messages += ws.messages
             run = _Run(sub, ws, limits, trace)

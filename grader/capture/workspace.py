@@ -24,6 +24,7 @@ import shutil
 import stat
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,17 +61,20 @@ class Workspace:
 
 
 def create_workspace(sub: Submission, data_dir: Path | None, out_dir: Path | None = None, *,
-                     drop_privileges: bool = True, isolate: bool = True) -> Workspace:
+                     drop_privileges: bool = True, isolate: bool = True,
+                     private: Sequence[Path] = ()) -> Workspace:
+    """`private`: more folders the kernel must not see (the rubric's, the retrain cache), on top of
+    /root, the hand-ins' folder, the output's and the grader's own package."""
     root = Path(tempfile.mkdtemp(prefix="grader-capture-"))
     os.chmod(root, 0o711)
 
-    def private(name: str) -> Path:
+    def folder(name: str) -> Path:
         path = root / f"{name}-{secrets.token_hex(8)}"
         path.mkdir(mode=0o700)
         return path
 
-    ws = Workspace(root=root, work=private("work"), probe_dir=root / f"probe-{secrets.token_hex(8)}",
-                   events=private("events"), runtime=private("run"), spec_root=root / "spec",
+    ws = Workspace(root=root, work=folder("work"), probe_dir=root / f"probe-{secrets.token_hex(8)}",
+                   events=folder("events"), runtime=folder("run"), spec_root=root / "spec",
                    log=root / "kernel.log")
     ws.probe_dir.mkdir(mode=0o755)
     for module, name in ((probe, "grader_probe.py"), (probe_names, "grader_probe_names.py")):
@@ -84,7 +88,8 @@ def create_workspace(sub: Submission, data_dir: Path | None, out_dir: Path | Non
         ws.isolate_net = True
         ws.keep = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), str(root)})
         ws.hide = _hidden_folders([pwd.getpwuid(0).pw_dir, Path(sub.path).resolve().parent,
-                                   Path(out_dir).resolve().parent if out_dir else None], ws.keep)
+                                   Path(out_dir).resolve().parent if out_dir else None,
+                                   *grader_folders(), *private], ws.keep, str(root))
         ws.scratch = sandbox.scratch_folders()
     elif isolate:
         ws.messages.append("sandbox: no mount/network/PID namespaces (needs root); the kernel has network"
@@ -106,25 +111,39 @@ def create_workspace(sub: Submission, data_dir: Path | None, out_dir: Path | Non
 _SYSTEM_DIRS = {"/", "/tmp", "/usr", "/etc", "/var", "/home", "/opt", "/lib", "/bin", "/srv", "/mnt", "/work"}
 
 
+def grader_folders() -> list[Path]:
+    """The grader's own package and data (source, rubrics, templates): world-readable files the
+    kernel has no business reading (the rubric in particular)."""
+    from grader import resources
+
+    return [Path(__file__).resolve().parent.parent, resources.rubrics_dir(), resources.templates_dir()]
+
+
 @functools.cache
 def _namespaces_work() -> bool:
     return sandbox.namespaces_work()
 
 
-def _hidden_folders(candidates: list, keep: list[str]) -> list[str]:
-    """Existing folders to cover, minus system folders, folders inside a kept one, and folders
-    inside another hidden one."""
+def _hidden_folders(candidates: list, keep: list[str], workspace: str) -> list[str]:
+    """Existing folders to cover, minus system folders, the kept folders themselves, the workspace,
+    and folders already hidden by a shorter one (unless a kept folder in between brings them back:
+    the grader's package inside a virtualenv inside a hidden checkout is hidden on its own)."""
     found: list[str] = []
     for candidate in candidates:
         if candidate is None:
             continue
         path = os.path.realpath(candidate)
-        inside_keep = any(path == k or path.startswith(k + "/") for k in keep)
-        if path in _SYSTEM_DIRS or inside_keep or not os.path.isdir(path):
+        in_workspace = path == workspace or path.startswith(workspace + "/")
+        if path in _SYSTEM_DIRS or path in keep or in_workspace or not os.path.isdir(path) or path in found:
             continue
         found.append(path)
     found.sort(key=len)
-    return [p for i, p in enumerate(found) if not any(p == q or p.startswith(q + "/") for q in found[:i])]
+
+    def covered(p: str, q: str) -> bool:
+        return (p == q or p.startswith(q + "/")) and not any(
+            p.startswith(k + "/") and k.startswith(q + "/") for k in keep)
+
+    return [p for i, p in enumerate(found) if not any(covered(p, q) for q in found[:i])]
 
 
 def _others_can_reach(path: str, hidden: list[str]) -> bool:
