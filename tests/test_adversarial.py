@@ -221,6 +221,13 @@ def test_canary_readable_only_by_root_never_leaks(batch: Batch) -> None:
     assert not leaks, leaks
 
 
+def test_rubric_in_use_is_not_readable_from_a_kernel(batch: Batch) -> None:
+    """read_secrets looks for rubrics/*.yaml next to the grader's virtualenv and on sys.path."""
+    secret = next(line for line in default_rubric().read_text(encoding="utf-8").splitlines() if len(line) > 40)
+    read = [k for k, text in student_files(batch, "read_secrets").items() if secret in text]
+    assert not read, read
+
+
 def test_honest_handins_text_never_reaches_a_hostile_result(batch: Batch) -> None:
     leaks = []
     for student, result in batch.results.items():
