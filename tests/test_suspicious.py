@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
+import yaml
 
+from grader.attribution import attribute
+from grader.capture.static import analyze
 from grader.capture.static_suspicious import SuspiciousPatterns, find_suspicious
 from grader.capture.trace import Trace
+from grader.errors import ConfigError
 from grader.rubric import load_rubric
+from grader.rules import grade
 from grader.submissions import load_submission
 from tests.test_attribution import notebook
-from tests.test_rules import run_rules
+from tests.test_rules import run_rules, standard
 
 ROOT = Path(__file__).resolve().parent.parent
 ADVERSARIAL = ROOT / "tests" / "adversarial"
@@ -92,6 +99,12 @@ ORDINARY = [
     "import glob\nficheros = glob.glob('figuras/*.png')",
     "def modelo(activacion):\n    '''Crea la red del ejercicio 1.'''\n    return Sequential([Dense(10)])",
     "%%bash\nls -la\nnvidia-smi",
+    "from google.colab import drive\ndrive.mount('/content/drive')\n%cd /content/drive/MyDrive/trabajo2",
+    "!wget -q https://example.org/datos.zip\n!unzip -q datos.zip\n!ls /content",
+    "import warnings, gc\nwarnings.filterwarnings('ignore')\ngc.collect()\nkeras.backend.clear_session()",
+    "from IPython.display import clear_output\nimport sys\nsys.stdout.flush()\ndel model",
+    "os.environ['CUDA_VISIBLE_DEVICES'] = '-1'\nruta = os.path.expanduser('~/datos')",
+    "if __name__ == '__main__':\n    import sys\n    sys.exit(main())",
 ]
 
 
@@ -140,17 +153,10 @@ def test_verdict_names_cell_line_and_what_was_found():
 
 
 def test_a_deduction_set_in_the_rubric_is_taken():
-    import dataclasses
-    from types import MappingProxyType
-
     spec = RUBRIC.rules["suspicious_code"]
     rules = dict(RUBRIC.rules)
     rules["suspicious_code"] = dataclasses.replace(spec, deduction=MappingProxyType({"warn": 1.0}))
     rubric = dataclasses.replace(RUBRIC, rules=MappingProxyType(rules))
-    from grader.attribution import attribute
-    from grader.capture.static import analyze
-    from grader.rules import grade
-    from tests.test_rules import standard
 
     sub, trace = standard()
     sub.cells.append(dataclasses.replace(sub.cells[-1], index=len(sub.cells), cell_type="code",
@@ -159,3 +165,12 @@ def test_a_deduction_set_in_the_rubric_is_taken():
     verdicts, _, _, _ = grade(sub, trace, [], rubric, attribute(sub, trace))
     flagged = next(v for v in verdicts if v.id == "suspicious_code")
     assert flagged.status == "warn" and flagged.points == -1.0
+
+
+def test_a_regular_expression_that_does_not_compile_names_the_key(tmp_path):
+    data = yaml.safe_load((ROOT / "rubrics" / "trabajo2.yaml").read_text(encoding="utf-8"))
+    data["rules"]["suspicious_code"]["params"]["strings"]["claves SSH"] = "(\\.ssh"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"rules\.suspicious_code\.params\.strings\.claves SSH"):
+        load_rubric(bad)

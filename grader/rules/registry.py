@@ -98,6 +98,11 @@ def validate_rubric(rubric: Rubric) -> None:
         for msg in rule.messages:
             if msg not in spec.messages:
                 raise ConfigError(f"missing message {msg!r}", file=rubric.path, key=f"{key}.messages")
+        # Values the type tags cannot judge (a regular expression that does not compile).
+        check_params = getattr(rule, "check_params", None)
+        problem = check_params(spec.params) if check_params else None
+        if problem:
+            raise ConfigError(problem[1], file=rubric.path, key=f"{key}.params.{problem[0]}")
 
 
 def grade(sub: Submission, trace: Trace, runs: list[RunResult], rubric: Rubric,

@@ -7,6 +7,8 @@ silently. The patterns are the rubric's params (see grader/capture/static_suspic
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from grader.capture.static_suspicious import SuspiciousPatterns, find_suspicious
@@ -24,6 +26,15 @@ class SuspiciousCode(BaseRule):
               "dynamic_calls": "list[str]", "listing_calls": "list[str]", "delete_calls": "list[str]",
               "shell_calls": "list[str]", "shell_allowed": "list[str]", "strings": "dict[str,str]"}
     messages = ("pass", "warn", "skip") + tuple(f"warn_{kind}" for kind in KINDS)
+
+    def check_params(self, params: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(key, problem) for the first regular expression of `strings` that does not compile."""
+        for label, pattern in params.get("strings", {}).items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                return f"strings.{label}", f"invalid regular expression {pattern!r}: {exc}"
+        return None
 
     def check(self, ctx: RuleContext) -> Verdict:
         sub = ctx.submission
