@@ -12,8 +12,10 @@ says so in every trace), and a fork bomb or a write to the checkout would then r
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -219,6 +221,28 @@ def test_canary_readable_only_by_root_never_leaks(batch: Batch) -> None:
     leaks = [name for name, text in batch.texts.items() if batch.canary in text]
     leaks += [s for s, r in batch.results.items() if batch.canary in json.dumps(r.to_dict())]
     assert not leaks, leaks
+
+
+FLAG_RULES = ("suspicious_code", "fits_recorded", "reported_vs_reproduced")
+
+
+@pytest.mark.parametrize("student", [c for c in hostile.CASES if c not in HONEST and not c.startswith("loader_")])
+def test_every_attack_has_an_entry_in_its_report(batch: Batch, student: str) -> None:
+    """The student reads in Spanish what stopped or flagged the attack, next to the cell; the
+    instructor gets the rule, the evidence, or the sandbox's own English detail."""
+    result = batch.results[student]
+    stopped = errors(result, "cell") + errors(result, "capture")
+    flagged = [v for v in result.rules if v.id in FLAG_RULES and v.status in ("warn", "fail")]
+    assert stopped or flagged, [(v.id, v.status) for v in result.rules]
+    page = " ".join(html.unescape(re.sub(r"<[^>]+>", "", batch.texts[f"{student}.html"])).split())
+    said = lambda text: " ".join(text.replace("`", "").split())[:60] in page.replace("`", "")  # noqa: E731
+    if stopped:
+        assert "Problemas al cargar o ejecutar la entrega" in page
+        assert any(f"celda {e['cell'] + 1}" in page for e in stopped if e.get("cell") is not None) or \
+            any(said(e["message"]) for e in errors(result, "capture"))
+    for v in flagged:
+        assert said(v.message), (v.id, v.message[:60])
+        assert v.evidence and all(ev.cell is not None for ev in v.evidence), v.evidence
 
 
 def test_rubric_in_use_is_not_readable_from_a_kernel(batch: Batch) -> None:
