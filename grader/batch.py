@@ -25,6 +25,7 @@ from grader.gradebook import Gradebook
 from grader.pipeline import GradeOptions
 from grader.results import GradeResult, result_from_dict
 from grader.submissions import Submission, find_submissions
+from grader.worker import ENV_BATCH_PID
 
 WORKER_TIMEOUT_S = 3 * 3600
 
@@ -130,7 +131,9 @@ def _run_worker(
         log = opts.out_dir / "logs" / f"{sub.student}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w") as log_file:
-            proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            env = dict(os.environ, **{ENV_BATCH_PID: str(os.getpid())})
+            proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                                    env=env)
             children.add(proc)
             if stop.is_set():  # interrupted while this worker was starting
                 _kill(proc)

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
-from grader.cli import quiet_tensorflow
-from grader.pipeline import GradeOptions, grade_submission
-from grader.budget import Budget
-from grader.capture.runner import Limits
-from grader.submissions import load_submission
+ENV_BATCH_PID = "GRADER_BATCH_PID"
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the batch process dies (even by SIGKILL). Done before
+    the heavy imports below: a batch killed during those seconds must not leave an orphan worker
+    grading beside the next run. If the batch is already gone, leave at once."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    expected = os.environ.get(ENV_BATCH_PID)
+    if expected and os.getppid() != int(expected):
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    _die_with_parent()
+
+from grader.cli import quiet_tensorflow  # noqa: E402
+from grader.pipeline import GradeOptions, grade_submission  # noqa: E402
+from grader.budget import Budget  # noqa: E402
+from grader.capture.runner import Limits  # noqa: E402
+from grader.submissions import load_submission  # noqa: E402
 
 
 def options_from_dict(d: dict) -> GradeOptions:
@@ -26,19 +48,7 @@ def options_from_dict(d: dict) -> GradeOptions:
     )
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this worker when the batch process dies (even by SIGKILL)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def main(argv: list[str]) -> int:
-    _die_with_parent()
     quiet_tensorflow()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     sub = load_submission(Path(job["submission"]), student=job["student"])
