@@ -56,6 +56,7 @@ class Verdict:
     message: str  # Spanish, for the student
     severity: str = "error"  # "error" | "warning" | "info"
     evidence: list[Evidence] = field(default_factory=list)
+    title: str = ""  # the rule's short Spanish name from the rubric
 
 
 @dataclass

@@ -28,7 +28,7 @@ STATUSES = ("pass", "fail", "warn", "skip")
 DEFAULT_PARTIAL = MappingProxyType({"pass": 1.0, "warn": 0.5, "fail": 0.0, "skip": 0.0})
 
 _TOP_KEYS = {"title", "exercises", "messages", "rules"}
-_RULE_KEYS = {"exercise", "severity", "points", "deduction", "partial", "params", "messages"}
+_RULE_KEYS = {"title", "exercise", "severity", "points", "deduction", "partial", "params", "messages"}
 
 
 class _SafeDict(dict):
@@ -63,6 +63,7 @@ class RuleSpec:
     partial: Mapping[str, float]
     params: Mapping[str, Any]
     messages: Mapping[str, str]
+    title: str = ""  # a short Spanish name for tables (the summary); the id when empty
 
     def fraction(self, status: str) -> float:
         return self.partial.get(status, DEFAULT_PARTIAL[status])
@@ -202,6 +203,7 @@ def _parse_rule(v: "_Validator", rule_id: str, raw: Any) -> RuleSpec:
         partial=MappingProxyType(partial),
         params=_freeze(params),
         messages=MappingProxyType(dict(messages)),
+        title=v.string(body["title"], f"{key}.title") if "title" in body else "",
     )
 
 

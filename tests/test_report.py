@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import csv
 import io
 import json
@@ -293,3 +294,10 @@ def test_pdf_failure_keeps_the_html(tmp_path):
     files = render_report(result, tmp_path, pdf=True)
     assert files.html.is_file() and files.pdf is None and files.pdf_pages is None
     assert files.pdf_error and "IsADirectoryError" in files.pdf_error
+
+
+def test_summary_names_rules_by_their_rubric_title(batch, tmp_path):
+    titled = [dataclasses.replace(r, rules=[dataclasses.replace(v, title="Validación con el 20% de x_train")
+                                            if v.id == "split_20" else v for v in r.rules]) for r in batch]
+    page = Page(render_summary(titled, tmp_path).read_text(encoding="utf-8"))
+    assert "Validación con el 20% de x_train split_20" in page.all_text  # the title, then the id in small print

@@ -116,3 +116,9 @@ def test_render_is_safe():
     message = load_rubric().rules["split_20"].message("fail_wrong_fraction", {"where": "celda 3", "value": "10%"})
     assert message.startswith("El entrenamiento de la celda 3 valida con un 10% de x_train")
     assert "\n" not in message
+
+
+def test_every_rule_of_the_shipped_rubric_has_a_title() -> None:
+    rubric = load_rubric()
+    untitled = [rid for rid, spec in rubric.rules.items() if not spec.title]
+    assert not untitled, untitled

@@ -136,7 +136,8 @@ class BaseRule:
                 unique.append(ev)
         evidence = unique
         return Verdict(id=self.id, exercise=spec.exercise, status=status, points=round(spec.points * frac - minus, 4),
-                       max_points=spec.points, message=text, severity=spec.severity, evidence=evidence or [])
+                       max_points=spec.points, message=text, severity=spec.severity, evidence=evidence or [],
+                       title=spec.title)
 
     def skip(self, ctx: RuleContext, reason: str) -> Verdict:
         return self.verdict(ctx, "skip", values={"reason": reason})

@@ -130,4 +130,4 @@ def _check(rule: Rule, ctx: RuleContext) -> Verdict:
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return Verdict(id=rule.id, exercise=spec.exercise, status="skip", points=0.0, max_points=spec.points,
                        message=f"El corrector no pudo aplicar esta regla (error interno: {last}); revisión manual.",
-                       severity=spec.severity)
+                       severity=spec.severity, title=spec.title)
