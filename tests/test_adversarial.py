@@ -60,6 +60,7 @@ class Batch:
     lingering: list[str]  # processes left behind by the hand-ins
     safety: list[str]  # what the test's own guard had to do
     rubric_before: str
+    rubric_secret: str
     rubric_after: str
     cache_before: dict[str, str]
     cache_after: dict[str, str]
@@ -80,6 +81,9 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
     lay_out(handins, alone_dir, marker)
     rubric = tmp / "rubric.yaml"
     shutil.copyfile(default_rubric(), rubric)
+    rubric_secret = f"RUBRIC-{secrets.token_hex(8)}"  # a comment only the rubric in use contains
+    with rubric.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n# {rubric_secret}\n")
     cache = tmp / "cache"
     canary, canary_path = plant_canary()
     remove_pwned()
@@ -106,6 +110,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
         return Batch(
             out=tmp / "out", seconds=seconds, returncode=rc, stdout=stdout, results=results, status=status,
             alone=alone, canary=canary, marker=marker, connections=listener.stop(), pwned=pwned,
+            rubric_secret=rubric_secret,
             stamped=stamped, lingering=lingering, safety=guard.stop(), rubric_before=rubric_before,
             rubric_after=digest(rubric), cache_before=cache_before, cache_after=tree_digest(cache),
             texts=texts(tmp / "out"))
@@ -246,10 +251,13 @@ def test_every_attack_has_an_entry_in_its_report(batch: Batch, student: str) -> 
 
 
 def test_rubric_in_use_is_not_readable_from_a_kernel(batch: Batch) -> None:
-    """read_secrets looks for rubrics/*.yaml next to the grader's virtualenv and on sys.path."""
-    secret = next(line for line in default_rubric().read_text(encoding="utf-8").splitlines() if len(line) > 40)
-    read = [k for k, text in student_files(batch, "read_secrets").items() if secret in text]
+    """read_secrets looks for rubrics/*.yaml next to the grader's virtualenv and on sys.path, and for
+    *.yaml under /tmp (where this batch's rubric is); it prints '== PATH' for every file it read."""
+    read = [k for k, text in student_files(batch, "read_secrets").items() if batch.rubric_secret in text]
     assert not read, read
+    own = str(ROOT / "rubrics")
+    opened = [k for k, text in student_files(batch, "read_secrets").items() if f"== {own}" in text]
+    assert not opened, f"read_secrets opened the grader's own rubrics in {opened}"
 
 
 def test_honest_handins_text_never_reaches_a_hostile_result(batch: Batch) -> None:

