@@ -12,9 +12,9 @@ from grader.capture.static import (
     normalize_activation,
     normalize_initializer,
     normalize_optimizer,
-    reported_metrics,
     strip_magics,
 )
+from grader.capture.reported import reported_metrics
 from grader.submissions import load_submission
 from tests.test_attribution import notebook
 

@@ -12,7 +12,8 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from grader.attribution import Attribution, cell_exercises, touches_test
-from grader.capture.static import analyze, reported_metrics
+from grader.capture.reported import reported_metrics
+from grader.capture.static import analyze
 from grader.capture.trace import FitRecord, Trace
 from grader.results import Evidence, RunResult, Verdict
 from grader.rubric import Rubric, RuleSpec, render
