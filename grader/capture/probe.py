@@ -13,8 +13,8 @@ What it does to Keras (patched on the classes, so every import path -- `keras`, 
 - `Model.predict` records and runs for real on the untrained model (cheap), so argmax and
   confusion-matrix code keeps working (on meaningless numbers).
 - `Model.compile` runs for real and records optimizer, loss and metrics.
-- Legacy idioms of 2019-era notebooks: optimizers accept `lr=` and `decay=`, `fit(nb_epoch=)`,
-  `fit_generator`/`predict_classes`, old module paths (keras.layers.core, keras.utils.np_utils, ...).
+- Legacy idioms of 2019-era notebooks (probe_legacy.py): optimizers accept `lr=` and `decay=`,
+  `fit(nb_epoch=)`, `fit_generator`/`predict_classes`, old module paths (keras.layers.core, ...).
 
 Student code can undo all this (put `Model.fit.__wrapped__` back, delete this module from
 sys.modules). `at_cell(i)` and every wrapped call check that the wrappers are still in place; a
@@ -43,16 +43,12 @@ from typing import Any
 
 import numpy as np
 
-try:  # inside the kernel both files sit side by side on PYTHONPATH; the grader package is blocked
+try:  # inside the kernel the probe's files sit side by side on PYTHONPATH; the grader package is blocked
+    import grader_probe_legacy as legacy
     import grader_probe_names as names
 except ImportError:
+    from grader.capture import probe_legacy as legacy
     from grader.capture import probe_names as names
-
-_LEGACY_MODULES = {
-    "keras.layers.core": "keras.layers", "keras.layers.advanced_activations": "keras.layers",
-    "keras.layers.normalization": "keras.layers", "keras.layers.convolutional": "keras.layers",
-    "keras.layers.pooling": "keras.layers", "keras.utils.np_utils": "keras.utils",
-}
 
 _probe: "_Probe | None" = None
 # The live probe is also kept on `builtins`: a student cell that deletes this module from
@@ -84,8 +80,8 @@ def install(out_dir: str, array_bytes: int) -> None:
     setattr(builtins, _INSTALLED, True)
     _probe = _Probe(out_dir, array_bytes)
     setattr(builtins, _LIVE, _probe)
-    _alias_legacy_modules(keras)
-    _patch_optimizers(keras)
+    legacy.alias_modules(keras)
+    legacy.patch_optimizers(keras)
     _patch_model(keras)
     versions = {"python": sys.version.split()[0], "keras": keras.__version__,
                 "numpy": np.__version__}
@@ -141,40 +137,6 @@ def _block_grader_imports() -> None:
         del sys.modules[name]
 
 
-def _alias_legacy_modules(keras: Any) -> None:
-    import importlib
-
-    for old, new in _LEGACY_MODULES.items():
-        sys.modules.setdefault(old, importlib.import_module(new))
-    for name in ("SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam"):
-        if not hasattr(keras.optimizers, name.lower()):  # Keras 2.2: `from keras.optimizers import adam`
-            setattr(keras.optimizers, name.lower(), getattr(keras.optimizers, name))
-    legacy = getattr(keras.optimizers, "legacy", None)
-    if legacy is not None:  # Keras 3 ships stubs that raise; map them to the real classes
-        for name in ("SGD", "Adam", "RMSprop", "Adagrad", "Ftrl", "Optimizer"):
-            setattr(legacy, name, getattr(keras.optimizers, name))
-
-
-def _patch_optimizers(keras: Any) -> None:
-    """`SGD(lr=0.1, decay=1e-6)` as in Keras 2: lr -> learning_rate, decay kept as a note."""
-    base = keras.optimizers.Optimizer
-    classes = {c for c in vars(keras.optimizers).values() if isinstance(c, type) and issubclass(c, base)}
-    for cls in classes:
-        if "__init__" not in vars(cls):
-            continue
-        original = cls.__init__
-
-        def init(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> None:
-            if "lr" in kwargs:
-                kwargs.setdefault("learning_rate", kwargs.pop("lr"))
-            decay = kwargs.pop("decay", None)
-            __original(self, *args, **kwargs)
-            if decay is not None:
-                self._grader_decay = decay
-
-        cls.__init__ = functools.wraps(original)(init)
-
-
 def _patch_model(keras: Any) -> None:
     model_cls = keras.Model
     originals = {name: getattr(model_cls, name) for name in _WATCHED}
@@ -218,12 +180,7 @@ def _patch_model(keras: Any) -> None:
         probe.wrappers[name] = functools.wraps(originals[name])(fn)
         setattr(model_cls, name, probe.wrappers[name])
     probe.watch(model_cls)
-    # Keras 2 names removed in Keras 3.
-    model_cls.fit_generator = lambda self, generator, *a, **k: self.fit(generator, *a, **k)
-    model_cls.evaluate_generator = lambda self, generator, *a, **k: self.evaluate(generator, *a, **k)
-    model_cls.predict_generator = lambda self, generator, *a, **k: self.predict(generator, *a, **k)
-    model_cls.predict_classes = lambda self, x, *a, **k: np.argmax(self.predict(x, *a, **k), axis=-1)
-    model_cls.predict_proba = lambda self, x, *a, **k: self.predict(x, *a, **k)
+    legacy.add_model_methods(model_cls)
 
 
 # ------------------------------------------------------------------------------------ recording
