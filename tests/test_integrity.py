@@ -15,7 +15,7 @@ from grader.attribution import attribute
 from grader.capture import events
 from grader.capture.runner import Limits, capture_submission
 from grader.capture.static import analyze
-from grader.capture.trace import CellError, Location, Trace
+from grader.capture.trace import CellError, HiddenFailure, Location, Trace
 from grader.pipeline import annotate_rows
 from grader.rubric import load_rubric
 from grader.rules import grade
@@ -219,14 +219,14 @@ def test_cells_that_failed_or_never_ran_expect_nothing() -> None:
     assert _hidden(cells, [], status="timeout", errors=stopped) == []
     assert _hidden(cells, [], status="kernel_died") == []  # no timing note, no stop cell: nothing known
     trace = make_trace([], status="kernel_died", errors=[])
-    trace.messages.append("timing: kernel start 1.0s; probe install 4.0s; cells 1:0.5s, 2:0.1s")
+    trace.cells_started = [1, 2]
     sub = notebook([("markdown", "# T"), *cells], saved=False)
     assert completed_cells(sub, trace) == {1}  # the dead kernel was running cell 2
     # Locations the probe could not place: a busy kernel missed at_cell(2); the probe never started.
     trace = make_trace([])
-    trace.messages.append("hidden cell \"__import__('grader_probe').at_cell(2)\" failed: GraderCellTimeout")
+    trace.hidden_failures.append(HiddenFailure(step="at_cell", cell=2, ename="GraderCellTimeout"))
     assert completed_cells(sub, trace) == {1}
-    trace.messages.append("hidden cell 'import grader_probe as _grader_probe\\n_gr' failed: ModuleNotFoundError")
+    trace.hidden_failures.append(HiddenFailure(step="install", cell=None, ename="ModuleNotFoundError"))
     assert completed_cells(sub, trace) == set()
 
 
@@ -247,7 +247,7 @@ def test_tamper_events_are_read_defensively(tmp_path: Path) -> None:
              {"event": "tamper", "cell": 1, "replaced": "Model.fit"}]  # not a list
     (tmp_path / "events.jsonl").write_text("\n".join(json.dumps(e) for e in lines) + "\n")
     trace = Trace(student="s")
-    trace.messages.append("hidden cell \"__import__('grader_probe').at_cell(2)\" failed: GraderProbeLost")
+    trace.hidden_failures.append(HiddenFailure(step="at_cell", cell=2, ename="GraderProbeLost"))
     events.assemble(trace, sub, tmp_path, tmp_path / "out", 10_000)
     assert any("2 malformed event line(s)" in m for m in trace.messages), trace.messages
     found = events.tamperings(trace)

@@ -40,8 +40,6 @@ _TAMPER = re.compile(r"^probe tamper: cell=(\d+|-) line=(\d+|-) replaced=([\w.,]
 # in_function=False".
 FIT_FAILED_PREFIX = "probe: fit not recorded at "
 _FIT_FAILED = re.compile(r"^probe: fit not recorded at cell=(\d+|-) line=(\d+|-) in_function=(True|False)$")
-# The runner's note when the hidden `at_cell(i)` found the probe removed by a student cell.
-_PROBE_LOST = re.compile(r"^hidden cell \W*__import__\('grader_probe'\)\.at_cell\((\d+)\)?\W* failed: GraderProbeLost$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,16 +143,15 @@ def failed_fit_locations(trace: Trace) -> list[Location]:
 
 
 def tamperings(trace: Trace) -> list[Tampering]:
-    """What the trace says about student code undoing the probe: the probe's `tamper` events and
-    the runner's notes that a hidden at_cell found the probe removed."""
-    found = []
+    """What the trace says about student code undoing the probe: the runner's record that a hidden
+    at_cell found the probe removed, and the probe's `tamper` events."""
+    found = [Tampering(None, None, ("grader_probe",), before=f.cell) for f in trace.hidden_failures
+             if f.step == "at_cell" and f.ename == "GraderProbeLost"]
     for message in trace.messages:
         if match := _TAMPER.match(message):
             cell, line, replaced = match.groups()
             found.append(Tampering(None if cell == "-" else int(cell), None if line == "-" else int(line),
                                    tuple(replaced.split(","))))
-        elif match := _PROBE_LOST.match(message):
-            found.append(Tampering(None, None, ("grader_probe",), before=int(match.group(1))))
     return found
 
 

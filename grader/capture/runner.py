@@ -33,7 +33,7 @@ from nbclient.exceptions import DeadKernelError
 
 from grader.capture import events
 from grader.capture.sandbox import KERNEL_NAME
-from grader.capture.trace import CellError, Trace
+from grader.capture.trace import CellError, HiddenFailure, Trace
 from grader.capture.workspace import Workspace, create_workspace, install_kernelspec
 from grader.submissions import Submission
 
@@ -120,6 +120,7 @@ class _Run:
                                                                           display_id, index)
         client.on_cell_error = self._on_error
         self.deadline = time.monotonic() + self.limits.total_timeout_s
+        self.trace.cells_started = []
         watchdog = _MemoryWatchdog(self.limits.memory_mb)
         t0 = time.monotonic()
         try:
@@ -130,7 +131,7 @@ class _Run:
             t0 = time.monotonic()
             self._hidden(client, "import grader_probe as _grader_probe\n"
                          f"_grader_probe.install({str(self.ws.events)!r}, {self.limits.array_bytes})",
-                         timeout=min(120, self.limits.total_timeout_s))
+                         timeout=min(120, self.limits.total_timeout_s), step="install")
             self.probe_install_s = time.monotonic() - t0
             for nb_index, cell in enumerate(self.nb.cells[:self.scratch]):
                 if cell.cell_type == "code" and cell.source.strip():
@@ -138,7 +139,7 @@ class _Run:
                         break
             else:  # the last cell may have replaced Keras' methods too: the same check as at_cell
                 self.current = None
-                self._hidden(client, "__import__('grader_probe').at_end()", timeout=30)
+                self._hidden(client, "__import__('grader_probe').at_end()", timeout=30, step="at_end")
         except DeadKernelError:
             self._dead(watchdog, self.current)
         except RuntimeError as exc:  # kernel failed to start (e.g. a student file shadows numpy)
@@ -161,7 +162,8 @@ class _Run:
 
     def _run_cell(self, client: NotebookClient, index: int, cell: Any) -> bool:
         """Run one student cell; False when the run must stop."""
-        self._hidden(client, f"__import__('grader_probe').at_cell({index})", timeout=30)
+        self._hidden(client, f"__import__('grader_probe').at_cell({index})", timeout=30, step="at_cell",
+                     cell=index)
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             self._timed_out(index, self.limits.total_timeout_s, total=True)
@@ -169,6 +171,7 @@ class _Run:
         budget = min(self.limits.cell_timeout_s, remaining)
         client.timeout = max(1, math.ceil(budget))
         self.current = index
+        self.trace.cells_started.append(index)
         t = time.monotonic()
         try:
             client.execute_cell(cell, index)
@@ -179,18 +182,22 @@ class _Run:
             total = budget < self.limits.cell_timeout_s
             self._timed_out(index, self.limits.total_timeout_s if total else budget, total=total)
             # Go on only when the interrupted kernel answers again (a loop in C code may not).
-            return not total and self._hidden(client, "pass", timeout=5) is None
+            return not total and self._hidden(client, "pass", timeout=5, step="ping") is None
         if reply is not None:
             self.trace.errors.append(_cell_error(index, reply))
         return True
 
-    def _hidden(self, client: NotebookClient, source: str, timeout: float) -> dict | None:
-        """Run grader code that is not a student cell; returns the error reply, if any."""
+    def _hidden(self, client: NotebookClient, source: str, timeout: float, step: str,
+                cell: int | None = None) -> dict | None:
+        """Run grader code that is not a student cell; returns the error reply, if any (also kept
+        in trace.hidden_failures for the rules that must know where the probe could not look)."""
         client.timeout = max(1, math.ceil(timeout))
         client.execute_cell(nbformat.v4.new_code_cell(source), self.scratch, store_history=False)
         reply = self.replies.pop(self.scratch, None)
         if reply is not None:
-            self.trace.messages.append(f"hidden cell {source[:40]!r} failed: {reply.get('ename')}")
+            ename = str(reply.get("ename", "Error"))[:200]
+            self.trace.hidden_failures.append(HiddenFailure(step=step, cell=cell, ename=ename))
+            self.trace.messages.append(f"hidden cell {source[:40]!r} failed: {ename}")
         return reply
 
     def _timed_out(self, index: int, seconds: float, *, total: bool) -> None:

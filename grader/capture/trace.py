@@ -111,6 +111,16 @@ class CellError:
 
 
 @dataclass
+class HiddenFailure:
+    """A grader cell (not the student's) that failed in the kernel: the probe's install, the
+    at_cell(i) check before student cell i, the at_end() check, or the 'is it alive' ping."""
+
+    step: str  # "install" | "at_cell" | "at_end" | "ping"
+    cell: int | None  # the student cell it ran before (at_cell)
+    ename: str
+
+
+@dataclass
 class Trace:
     student: str
     status: str = "ok"  # "ok" | "timeout" | "kernel_died" | "memory" | "not_run"
@@ -120,6 +130,8 @@ class Trace:
     errors: list[CellError] = field(default_factory=list)
     static: dict[str, Any] = field(default_factory=dict)  # grader.capture.static facts
     messages: list[str] = field(default_factory=list)  # notes for the instructor (English)
+    cells_started: list[int] | None = None  # student cells the runner started; None: not recorded
+    hidden_failures: list[HiddenFailure] = field(default_factory=list)
     duration_s: float = 0.0
     limits: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)

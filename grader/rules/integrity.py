@@ -12,7 +12,6 @@ never ran, so `validation_data=(x_test, y_test)` in a hidden fit still fails.
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +25,6 @@ from grader.submissions import Submission
 
 _STOPPING = ("Timeout", "KernelDied", "MemoryLimit")
 WATCHED_METHODS = ("fit", "evaluate", "compile", "predict", "__init__")  # what the probe wraps
-_TIMING = re.compile(r"^timing: .*?; cells (.*)$")
-_TIMED_CELL = re.compile(r"(\d+):")
-# The runner's notes on its own hidden cells: the probe's install, and at_cell(i) before cell i.
-_INSTALL_FAILED = re.compile(r"^hidden cell \W*import grader_probe")
-_AT_CELL_FAILED = re.compile(r"^hidden cell \W*__import__\('grader_probe'\)\.at_cell\((\d+)\)?\W* failed: (\w+)")
 
 
 @dataclass(frozen=True)
@@ -46,14 +40,13 @@ class UnrecordedFit:
 
 
 def started_cells(sub: Submission, trace: Trace) -> set[int]:
-    """Student cells the runner started, from its own timing note; without one (an older or a
+    """Student cells the runner started (trace.cells_started); where it was not recorded (a
     synthetic trace): every code cell of a complete run, else the cells up to the first stop."""
     if trace.status == "not_run":
         return set()
     code = {c.index for c in sub.code_cells if c.source.strip()}
-    timing = [m for m in trace.messages if _TIMING.match(m)]
-    if timing:
-        return {int(n) for n in _TIMED_CELL.findall(_TIMING.match(timing[-1]).group(1))} & code  # type: ignore[union-attr]
+    if trace.cells_started is not None:
+        return set(trace.cells_started) & code
     if trace.status == "ok":
         return code
     stops = [e.cell for e in trace.errors if e.ename in _STOPPING and e.cell is not None]
@@ -64,15 +57,14 @@ def completed_cells(sub: Submission, trace: Trace) -> set[int]:
     """Cells that ran to their end without an error (a cell a dead kernel was running did not),
     and whose fits the probe could place: not after a failed install, not after an at_cell(i) that
     failed for another reason than the probe having been removed (then the cell index is stale)."""
-    if any(_INSTALL_FAILED.match(m) for m in trace.messages):
+    if any(f.step == "install" for f in trace.hidden_failures):
         return set()
     started = started_cells(sub, trace)
     failed = {e.cell for e in trace.errors}
     if trace.status in ("kernel_died", "memory") and started:
         failed.add(max(started))
-    for message in trace.messages:
-        if (match := _AT_CELL_FAILED.match(message)) and match.group(2) != "GraderProbeLost":
-            failed.add(int(match.group(1)))
+    failed |= {f.cell for f in trace.hidden_failures
+               if f.step == "at_cell" and f.cell is not None and f.ename != "GraderProbeLost"}
     return started - failed
 
 
