@@ -110,7 +110,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
             "kind": sub.kind,
             "notes": sub.notes,
             "trace_status": trace.status,
-            "capture_notes": [m for m in trace.messages if not m.startswith("timing:")],
+            "capture_notes": capture_notes(trace),
             "versions": {"python": platform.python_version(), **_library_versions()},
             "timings": {k: round(v, 2) for k, v in timings.items()},
         },
@@ -147,6 +147,11 @@ def annotate_rows(trace: Trace, arrays_dir: Path, data_dir: Path | None) -> None
         ref.rows = seen[ref.digest]
 
 
+def capture_notes(trace: Trace) -> list[str]:
+    """The sandbox's and the probe's notes for the instructor (the timing line is for benchmarks)."""
+    return [m for m in trace.messages if not m.startswith("timing:")]
+
+
 def _errors(sub: Submission, trace: Trace, texts) -> list[dict]:
     errors: list[dict] = []
     if sub.load_error is not None:
@@ -154,7 +159,7 @@ def _errors(sub: Submission, trace: Trace, texts) -> list[dict]:
         errors.append({"stage": "load", "code": e.code, "message": e.message, "file": e.file})
     if trace.status not in ("ok", "not_run"):
         # Spanish for the student from the rubric; the sandbox's own (English) notes for the instructor.
-        notes = [m for m in trace.messages if not m.startswith("timing:")]
+        notes = capture_notes(trace)
         errors.append({
             "stage": "capture",
             "code": trace.status,
