@@ -12,6 +12,7 @@ grade: setup data
 	$(PY) -m grader grade submissions --out $(OUT) --jobs $(JOBS)
 
 test: setup-dev data
+	$(PY) -m ruff check grader tests bench scripts
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: system $(VENV)/.installed

@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell as code
 from nbformat.v4 import new_markdown_cell as md
 
 from grader.capture.runner import capture_submission
-from grader.submissions import load_submission
+from grader.load import load_submission
 
 SETUP = """\
 import time

@@ -15,17 +15,17 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from grader.data import canonical_split, load_fashion_mnist  # noqa: E402
-from grader.retrain import _configure_tensorflow  # noqa: E402
+from grader.data import canonical_split, load_fashion_mnist
+from grader.retrain.replay import _configure_tensorflow
 
 _configure_tensorflow()  # same threads and determinism for both contenders
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from grader.retrain_trainer import FastTrainer  # noqa: E402
+from grader.retrain.trainer import FastTrainer  # noqa: E402
 
 UNITS = (128, 100, 64, 10)
 BATCH = 64

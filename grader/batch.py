@@ -16,16 +16,16 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
+from grader.codec import from_data, to_data
 from grader.gradebook import Gradebook
-from grader.pipeline import GradeOptions
-from grader.results import GradeResult, result_from_dict
-from grader.submissions import Submission, find_submissions
-from grader.worker import ENV_BATCH_PID
+from grader.load import Submission, find_submissions
+from grader.options import ENV_BATCH_PID, GradeOptions
+from grader.results import GradeResult
 
 WORKER_TIMEOUT_S = 3 * 3600
 
@@ -47,7 +47,7 @@ def grade_batch(
     progress: bool = True,
 ) -> BatchSummary:
     from grader.report import render_summary, write_exports
-    from grader.rubric import load_rubric
+    from grader.rules import load_rubric
 
     rubric = load_rubric(opts.rubric_path)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +89,7 @@ def grade_batch(
         finally:
             bar.close()
         students = [s.student for s in subs]
-        results = [result_from_dict(r["result"]) for r in book.results(students)]
+        results = [from_data(GradeResult, r["result"]) for r in book.results(students)]
     render_summary(results, opts.out_dir)
     write_exports(results, opts.out_dir)
     return summary
@@ -145,7 +145,7 @@ def _run_worker(
             finally:
                 children.discard(proc)
         if rc == 0 and out.is_file():
-            return result_from_dict(json.loads(out.read_text(encoding="utf-8"))), True
+            return from_data(GradeResult, json.loads(out.read_text(encoding="utf-8"))), True
         tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
         return error_result(sub, f"worker exited with code {rc}; log {log}:\n{tail}"), False
 
@@ -155,16 +155,7 @@ def _job_spec(sub: Submission, opts: GradeOptions, out: Path) -> dict:
         "submission": str(sub.path),
         "student": sub.student,
         "result": str(out),
-        "options": {
-            "out_dir": str(opts.out_dir),
-            "budget": asdict(opts.budget),
-            "limits": asdict(opts.limits),
-            "rubric_path": str(opts.rubric_path) if opts.rubric_path else None,
-            "data_dir": str(opts.data_dir) if opts.data_dir else None,
-            "cache_dir": str(opts.retrain_cache),
-            "seed": opts.seed,
-            "pdf": opts.pdf,
-        },
+        "options": to_data(replace(opts, cache_dir=opts.retrain_cache)),
     }
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import signal
 import sys
 from pathlib import Path
 
 from grader import __version__
 from grader.errors import GraderError
+from grader.options import Budget, GradeOptions, Limits, quiet_tensorflow
 
 SYMBOLS = {"pass": "✓", "fail": "✗", "warn": "⚠", "skip": "–"}
 
@@ -76,13 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def quiet_tensorflow() -> None:
-    """TensorFlow's C++ start-up banner and retracing warnings are noise for graders' users."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    logging.getLogger("absl").setLevel(logging.ERROR)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_tensorflow()
@@ -102,9 +94,6 @@ def _interrupt(signum, frame) -> None:
 
 
 def _options(args: argparse.Namespace, budget_name: str):
-    from grader.budget import Budget
-    from grader.capture.runner import Limits
-    from grader.pipeline import GradeOptions
 
     overrides = {"cell_timeout_s": args.cell_timeout, "total_timeout_s": args.total_timeout,
                  "memory_mb": args.memory_mb}
@@ -137,9 +126,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise GraderError(f"{args.path}: no such file or folder")
+    from grader.load import load_submission
     from grader.pipeline import grade_submission
     from grader.report import write_exports
-    from grader.submissions import load_submission
 
     sub = load_submission(args.path)
     result = grade_submission(sub, _options(args, "full" if args.full else "quick"))
@@ -190,9 +179,9 @@ def print_annotations(result, sub) -> None:
 
 def cmd_capture(args: argparse.Namespace) -> int:
     from grader.capture.runner import capture_submission
-    from grader.capture.static import analyze
+    from grader.load import load_submission
     from grader.pipeline import annotate_rows
-    from grader.submissions import load_submission
+    from grader.source.static import analyze
 
     sub = load_submission(args.path)
     if sub.load_error:

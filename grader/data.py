@@ -192,7 +192,7 @@ def validation_split_index(n: int, validation_split: float = 0.2) -> int:
     """
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-    split_at = int(math.floor(n * (1.0 - validation_split)))
+    split_at = math.floor(n * (1.0 - validation_split))
     if split_at == 0 or split_at == n:
         raise ValueError(f"{n} rows cannot be split with validation_split={validation_split}")
     return split_at
@@ -228,7 +228,7 @@ class RowMatch:
         counts = np.bincount(self.kind, minlength=4)
         return {"train": int(counts[ROW_TRAIN]), "test": int(counts[ROW_TEST]),
                 "both": int(counts[ROW_BOTH]), "other": int(counts[ROW_OTHER]),
-                "total": int(len(self.kind))}
+                "total": len(self.kind)}
 
 
 def _row_hashes(rows: np.ndarray, seed: int) -> np.ndarray:

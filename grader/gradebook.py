@@ -40,7 +40,7 @@ class Gradebook:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "Gradebook":
+    def __enter__(self) -> Gradebook:
         return self
 
     def __exit__(self, *exc) -> None:

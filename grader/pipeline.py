@@ -11,43 +11,24 @@ import platform
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import __version__
+from grader.capture.runner import capture_submission
 from grader.capture.trace import Trace
-from grader.results import GradeResult
-from grader.budget import Budget
-from grader.capture.runner import Limits, capture_submission
+from grader.load import Submission
+from grader.options import GradeOptions
 from grader.resources import default_rubric
-from grader.submissions import Submission
-
-
-@dataclass(frozen=True)
-class GradeOptions:
-    out_dir: Path
-    budget: Budget = field(default_factory=Budget)
-    limits: Limits = field(default_factory=Limits)  # the student kernel's time/memory/output limits
-    rubric_path: Path | None = None
-    data_dir: Path | None = None
-    cache_dir: Path | None = None  # retrain cache; default out_dir/.cache
-    seed: int = 1234
-    pdf: bool = True
-    keep_work: bool = False  # keep the captured arrays (large) after grading
-
-    @property
-    def retrain_cache(self) -> Path:
-        return self.cache_dir or self.out_dir / ".cache"
+from grader.results import GradeResult
 
 
 def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
     """Grade one hand-in and write its trace, result JSON and report under opts.out_dir."""
-    from grader.attribution import attribute
-    from grader.capture.static import analyze
     from grader.report import render_report
-    from grader.retrain import retrain_trace
-    from grader.rubric import load_rubric
-    from grader.rules import grade
+    from grader.retrain.replay import retrain_trace
+    from grader.rules import grade, load_rubric
+    from grader.rules.attribution import attribute
+    from grader.source.static import analyze
 
     started = time.monotonic()
     rubric = load_rubric(opts.rubric_path)

@@ -6,9 +6,10 @@ checks rely on: keep the field names stable.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from grader.codec import to_data
 
 STATUSES = ("pass", "fail", "warn", "skip")
 
@@ -80,15 +81,8 @@ class GradeResult:
     meta: dict[str, Any] = field(default_factory=dict)  # seed, versions, budget, timings, rubric
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_data(self)
 
     @property
     def failed_errors(self) -> list[Verdict]:
         return [v for v in self.rules if v.status == "fail" and v.severity == "error"]
-
-
-def result_from_dict(data: dict[str, Any]) -> GradeResult:
-    """Inverse of GradeResult.to_dict() (used to read results back from the gradebook)."""
-    from grader.capture.trace import from_dict
-
-    return from_dict(GradeResult, data)

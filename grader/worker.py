@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-ENV_BATCH_PID = "GRADER_BATCH_PID"
+from grader.options import ENV_BATCH_PID
 
 
 def _die_with_parent() -> None:
@@ -28,31 +28,17 @@ def _die_with_parent() -> None:
 if __name__ == "__main__":
     _die_with_parent()
 
-from grader.cli import quiet_tensorflow  # noqa: E402
-from grader.pipeline import GradeOptions, grade_submission  # noqa: E402
-from grader.budget import Budget  # noqa: E402
-from grader.capture.runner import Limits  # noqa: E402
-from grader.submissions import load_submission  # noqa: E402
-
-
-def options_from_dict(d: dict) -> GradeOptions:
-    return GradeOptions(
-        out_dir=Path(d["out_dir"]),
-        budget=Budget(**d["budget"]),
-        limits=Limits(**d.get("limits", {})),
-        rubric_path=Path(d["rubric_path"]) if d.get("rubric_path") else None,
-        data_dir=Path(d["data_dir"]) if d.get("data_dir") else None,
-        cache_dir=Path(d["cache_dir"]) if d.get("cache_dir") else None,
-        seed=d["seed"],
-        pdf=d["pdf"],
-    )
+from grader.codec import from_data  # noqa: E402
+from grader.load import load_submission  # noqa: E402
+from grader.options import GradeOptions, quiet_tensorflow  # noqa: E402
+from grader.pipeline import grade_submission  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
     quiet_tensorflow()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     sub = load_submission(Path(job["submission"]), student=job["student"])
-    result = grade_submission(sub, options_from_dict(job["options"]))
+    result = grade_submission(sub, from_data(GradeOptions, job["options"]))
     Path(job["result"]).write_text(json.dumps(result.to_dict(), ensure_ascii=False), encoding="utf-8")
     return 0
 

@@ -30,9 +30,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # The sample contents live beside this script, one module per kind of hand-in.
-from sample_content import notebook_variants  # noqa: E402
-from sample_handwritten import legacy_keras2_notebook, wrong_assignment_notebook  # noqa: E402
-from sample_scripts import one_file_per_exercise_files, single_script_source  # noqa: E402
+from sample_content import notebook_variants
+from sample_handwritten import legacy_keras2_notebook, wrong_assignment_notebook
+from sample_scripts import one_file_per_exercise_files, single_script_source
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "submissions"

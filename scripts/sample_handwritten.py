@@ -16,11 +16,10 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import nbformat  # noqa: E402
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output  # noqa: E402
-
-from sample_legacy_text import LEGACY_CELLS, LEGACY_HISTORIES, WRONG_CELLS, WRONG_HISTORY  # noqa: E402
+import matplotlib.pyplot as plt
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from sample_legacy_text import LEGACY_CELLS, LEGACY_HISTORIES, WRONG_CELLS, WRONG_HISTORY
 
 OLD_KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 TF1_CREATE_WARNING = (
@@ -140,13 +139,13 @@ def _outputs_for(tag: str) -> list[nbformat.NotebookNode]:
 
 
 LEGACY_SUMMARY = """_________________________________________________________________
-Layer (type)                 Output Shape              Param #   
+Layer (type)                 Output Shape              Param #
 =================================================================
-dense_1 (Dense)              (None, 256)               200960    
+dense_1 (Dense)              (None, 256)               200960
 _________________________________________________________________
-dense_2 (Dense)              (None, 128)               32896     
+dense_2 (Dense)              (None, 128)               32896
 _________________________________________________________________
-dense_3 (Dense)              (None, 10)                1290      
+dense_3 (Dense)              (None, 10)                1290
 =================================================================
 Total params: 235,146
 Trainable params: 235,146

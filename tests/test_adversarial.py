@@ -25,13 +25,27 @@ from pathlib import Path
 import pytest
 
 from grader.capture.trace import Trace
+from grader.options import Budget
 from grader.resources import default_rubric
 from grader.results import GradeResult
-from grader.retrain import Budget
 from tests.adversarial import make_hostile as hostile
-from tests.adversarial.harness import (HONEST, IS_ROOT, ROOT, Listener, SafetyNet, digest,
-                                      grade, grader_files, lay_out, plant_canary, reap_leftovers,
-                                      remove_pwned, results_of, texts, tree_digest)
+from tests.adversarial.harness import (
+    HONEST,
+    IS_ROOT,
+    ROOT,
+    Listener,
+    SafetyNet,
+    digest,
+    grade,
+    grader_files,
+    lay_out,
+    plant_canary,
+    reap_leftovers,
+    remove_pwned,
+    results_of,
+    texts,
+    tree_digest,
+)
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.skipif(
     not IS_ROOT, reason="hostile code is only safe to run under the root-only sandbox (uid drop, namespaces)")]

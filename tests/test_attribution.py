@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from grader.attribution import attribute, cell_exercises, exercise_of_text, marker_exercise
 from grader.capture.trace import (
     ArrayRef,
     CallbackRecord,
@@ -20,8 +19,9 @@ from grader.capture.trace import (
     ModelRecord,
     Trace,
 )
+from grader.load import Cell, Origin, Submission, load_submission
 from grader.results import RunResult
-from grader.submissions import Cell, Origin, Submission, load_submission
+from grader.rules.attribution import attribute, cell_exercises, exercise_of_text, marker_exercise
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -265,8 +265,8 @@ def test_py_hand_ins_attribute_by_file_and_banner():
 
 
 def test_separate_activation_layers_count_for_the_dense_before_them():
-    from grader.attribution import signature
     from grader.capture.trace import LayerSpec
+    from grader.rules.attribution import signature
 
     layers = [LayerSpec(type="Flatten"), LayerSpec(type="Dense", units=64, activation="linear"),
               LayerSpec(type="Activation", activation="sigmoid"), LayerSpec(type="Dense", units=32),

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from grader.capture import events
-from grader.capture.probe import array_digest
-from grader.capture.runner import Limits, capture_submission
+from grader.capture.kernel.probe import array_digest
+from grader.capture.runner import capture_submission
 from grader.capture.trace import ArrayRef, Trace
-from grader.submissions import load_submission
+from grader.load import load_submission
+from grader.options import Limits
 
 FILES = Path(__file__).parent / "files" / "capture"
 SMALL = Limits(cell_timeout_s=60, total_timeout_s=240, memory_mb=3000)

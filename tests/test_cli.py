@@ -70,12 +70,13 @@ def test_kernel_limits_reach_the_worker_unchanged():
     """--cell-timeout/--memory-mb become GradeOptions.limits and survive the batch's job file."""
     from grader.batch import _job_spec
     from grader.cli import _options, build_parser
-    from grader.submissions import Submission
-    from grader.worker import options_from_dict
+    from grader.codec import from_data
+    from grader.load import Submission
+    from grader.options import GradeOptions
 
     args = build_parser().parse_args(["grade", "x", "--cell-timeout", "5", "--memory-mb", "3000"])
     opts = _options(args, "full")
     assert (opts.limits.cell_timeout_s, opts.limits.memory_mb, opts.limits.total_timeout_s) == (5.0, 3000, 900)
     spec = json.loads(json.dumps(_job_spec(Submission("s", Path("s.ipynb"), "ipynb"), opts, Path("r.json"))))
     # The worker gets the cache folder resolved (OUT/.cache), everything else as given.
-    assert options_from_dict(spec["options"]) == dataclasses.replace(opts, cache_dir=opts.retrain_cache)
+    assert from_data(GradeOptions, spec["options"]) == dataclasses.replace(opts, cache_dir=opts.retrain_cache)

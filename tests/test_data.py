@@ -14,9 +14,20 @@ import numpy as np
 import pytest
 
 from grader import data
-from grader.data import (FILES, ROW_BOTH, ROW_OTHER, ROW_TEST, ROW_TRAIN, FashionMNIST, RowIndex,
-                         canonical_split, load_fashion_mnist, row_index, seed_keras_cache,
-                         validation_split_index)
+from grader.data import (
+    FILES,
+    ROW_BOTH,
+    ROW_OTHER,
+    ROW_TEST,
+    ROW_TRAIN,
+    FashionMNIST,
+    RowIndex,
+    canonical_split,
+    load_fashion_mnist,
+    row_index,
+    seed_keras_cache,
+    validation_split_index,
+)
 from grader.errors import DataError
 
 

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from grader.attribution import attribute
 from grader.capture import events
-from grader.capture.runner import Limits, capture_submission
-from grader.capture.static import analyze
+from grader.capture.runner import capture_submission
 from grader.capture.trace import CellError, HiddenFailure, Location, Trace
+from grader.load import Submission
+from grader.options import Limits
 from grader.pipeline import annotate_rows
-from grader.rubric import load_rubric
-from grader.rules import grade
-from grader.rules.fit_sites import expected_fits
+from grader.rules import grade, load_rubric
+from grader.rules.attribution import attribute
 from grader.rules.integrity import completed_cells, unrecorded_fits
-from grader.submissions import Submission
+from grader.source.fit_sites import expected_fits
+from grader.source.static import analyze
 from tests.adversarial.attacks import ATTACKS
 from tests.test_attribution import make_fit, make_trace, notebook
 
@@ -107,7 +107,7 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Submission, Trac
 @pytest.mark.kernel
 def test_restored_fit_is_reported_and_the_probe_patches_itself_back(
         attacked: tuple[Submission, Trace, Path]) -> None:
-    sub, trace, out = attacked
+    _sub, trace, out = attacked
     assert trace.status == "ok" and not trace.errors, (trace.errors, trace.messages)
     found = events.tamperings(trace)
     # Cell 5: noticed by the Model.__init__ wrapper of Sequential(...), line 10; cell 6: by the evaluate

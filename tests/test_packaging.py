@@ -19,7 +19,7 @@ def test_wheel_contains_templates_and_rubric_and_they_resolve_when_installed(tmp
     (wheel,) = tmp_path.glob("grader-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("grader/templates/report.html", "grader/templates/summary.html", "grader/templates/report.css",
-                 "grader/rubrics/trabajo2.yaml", "grader/capture/probe.py", "grader/cli.py"):
+                 "grader/rubrics/trabajo2.yaml", "grader/capture/kernel/probe.py", "grader/capture/kernel/launcher.py", "grader/cli.py"):
         assert name in names, name
 
     site = tmp_path / "site"
@@ -27,7 +27,7 @@ def test_wheel_contains_templates_and_rubric_and_they_resolve_when_installed(tmp
     probe = (
         "import grader.resources as r, grader.rubric as rb;"
         "assert r.templates_dir().joinpath('report.html').is_file(), r.templates_dir();"
-        "print(r.templates_dir()); print(rb.load_rubric().title)"
+        "print(r.templates_dir()); print(rb.read_rubric().title)"
     )
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})

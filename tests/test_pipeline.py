@@ -7,8 +7,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.pipeline import GradeOptions, grade_submission
-from grader.submissions import load_submission
+from grader.load import load_submission
+from grader.options import GradeOptions
+from grader.pipeline import grade_submission
 from tests.test_batch import tiny_notebook
 
 pytestmark = [pytest.mark.kernel]
@@ -43,9 +44,9 @@ def test_same_hand_in_graded_twice_gives_the_same_result(tmp_path: Path):
 
 def test_capture_problems_reach_the_student_in_spanish_and_the_instructor_in_detail():
     from grader.capture.trace import Trace
+    from grader.load import Submission
     from grader.pipeline import _errors
-    from grader.rubric import load_rubric
-    from grader.submissions import Submission
+    from grader.rules import load_rubric
 
     texts = load_rubric().messages
     trace = Trace(student="a", status="timeout", messages=["timing: cell 3 1.2 s", "cell 3 interrupted after 120 s"])
@@ -59,9 +60,9 @@ def test_capture_problems_reach_the_student_in_spanish_and_the_instructor_in_det
 
 def test_cells_the_grader_stopped_are_explained_in_spanish() -> None:
     from grader.capture.trace import CellError, Trace
+    from grader.load import Submission
     from grader.pipeline import _errors
-    from grader.rubric import load_rubric
-    from grader.submissions import Submission
+    from grader.rules import load_rubric
 
     trace = Trace(student="s", status="memory", errors=[
         CellError(cell=3, ename="Timeout", evalue="cell time limit of 30 s exceeded"),

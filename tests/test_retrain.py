@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from grader.capture.trace import ArrayRef, CallbackRecord, CompileRecord, FitRecord, ModelRecord, Trace
-from grader.data import load_fashion_mnist
-from grader.retrain import Budget, NotReproducible, rebuild_model, retrain_trace
-from grader.retrain_data import prepare_fit
-from grader.data import RowIndex
+from grader.data import RowIndex, load_fashion_mnist
+from grader.options import Budget
+from grader.retrain.fit_data import prepare_fit
+from grader.retrain.replay import NotReproducible, rebuild_model, retrain_trace
 
 N = 3000  # rows of x_train used by most tests: 2400 train / 600 validation
 
@@ -243,7 +243,7 @@ def test_early_stopping_stops_and_restores_best_weights(data, arrays):
 
 
 def test_callbacks_from_probe_configs():
-    from grader.retrain_allowlist import build_callbacks
+    from grader.retrain.allowlist import build_callbacks
 
     records = [CallbackRecord("EarlyStopping", {"monitor": "val_acc", "mode": "auto", "patience": 3,
                                                 "best_weights": None, "monitor_op": None}),
@@ -301,8 +301,8 @@ def test_default_batch_size_and_plain_json_results(data, arrays):
 def test_fast_trainer_is_model_fit_math(data):
     """Without shuffling, FastTrainer reproduces model.fit step for step: same batches (a partial
     last one included), Adam state, L2 loss, BatchNormalization statistics, even Dropout's masks."""
-    from grader.retrain import _configure_tensorflow
-    from grader.retrain_trainer import FastTrainer
+    from grader.retrain.replay import _configure_tensorflow
+    from grader.retrain.trainer import FastTrainer
 
     _configure_tensorflow()
     x, y = train_rows(data)

@@ -9,8 +9,8 @@ import yaml
 
 from grader.errors import ConfigError
 from grader.resources import default_rubric
-from grader.rubric import load_rubric, render
-from grader.rules import RULES
+from grader.rubric import render
+from grader.rules import RULES, load_rubric
 
 
 def test_shipped_rubric_loads_and_covers_every_rule():
@@ -92,9 +92,9 @@ def test_broken_rubric_names_file_and_key(tmp_path, change, key, words):
 def test_invalid_yaml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("title: [unclosed\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="bad.yaml.*invalid YAML"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*invalid YAML"):
         load_rubric(bad)
-    with pytest.raises(ConfigError, match="nope.yaml.*cannot read"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml.*cannot read"):
         load_rubric(tmp_path / "nope.yaml")
     top = tmp_path / "list.yaml"
     top.write_text("- 1\n", encoding="utf-8")

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from grader.attribution import attribute
-from grader.capture.static import analyze
 from grader.capture.trace import CellError, Trace
+from grader.load import Submission, load_submission
 from grader.results import Verdict
-from grader.rubric import load_rubric
-from grader.rules import RULES, grade
-from grader.submissions import Submission, load_submission
+from grader.rules import RULES, grade, load_rubric
+from grader.rules.attribution import attribute
+from grader.source.static import analyze
 from tests.test_attribution import (
     ANALYSIS,
     FINAL_ID,
@@ -351,7 +350,7 @@ def test_baselines_from_earlier_exercises_count():
 
 
 def test_unreadable_hand_in_fails_exercises_with_the_load_error():
-    from grader.submissions import LoadError
+    from grader.load import LoadError
 
     sub = notebook([])
     sub.load_error = LoadError(code="invalid_json", message="el cuaderno no es JSON válido")
@@ -391,7 +390,7 @@ def test_samples_from_source_and_saved_outputs(student, spec):
     sub = load_submission(path)
     v, _ = run_rules(sub, Trace(student=student, status="not_run"), runs=[])
     for rule, status in spec["rules"].items():
-        if rule in STATIC_DECIDABLE or status == "fail" and rule not in ("new_model_per_fit", "cells_run"):
+        if rule in STATIC_DECIDABLE or (status == "fail" and rule not in ("new_model_per_fit", "cells_run")):
             assert v[rule].status == status, (rule, v[rule].message)
 
 

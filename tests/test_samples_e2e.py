@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from grader.batch import grade_batch
-from grader.pipeline import GradeOptions
+from grader.options import GradeOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = yaml.safe_load((ROOT / "submissions" / "expected.yaml").read_text(encoding="utf-8"))

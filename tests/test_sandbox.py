@@ -21,9 +21,10 @@ import pytest
 
 import grader
 from grader.capture import sandbox, uid_slots
+from grader.capture.runner import capture_submission
+from grader.load import load_submission
+from grader.options import Limits
 from grader.resources import default_rubric, templates_dir
-from grader.capture.runner import Limits, capture_submission
-from grader.submissions import load_submission
 
 pytestmark = [
     pytest.mark.kernel,
@@ -135,8 +136,9 @@ def test_kernel_dies_with_the_grader_process(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "sleeper.py").write_text("# %%\nimport time\ntime.sleep(300)\n", encoding="utf-8")
-    code = ("import sys; from pathlib import Path; from grader.capture.runner import Limits, capture_submission;"
-            "from grader.submissions import load_submission;"
+    code = ("import sys; from pathlib import Path; from grader.capture.runner import capture_submission;"
+            "from grader.options import Limits;"
+            "from grader.load import load_submission;"
             "capture_submission(load_submission(Path(sys.argv[1])), Path(sys.argv[2]),"
             " limits=Limits(cell_timeout_s=300, total_timeout_s=300))")
     grader = subprocess.Popen([sys.executable, "-c", code, str(folder / "sleeper.py"), str(tmp_path / "out")],
@@ -153,5 +155,5 @@ def test_kernel_dies_with_the_grader_process(tmp_path: Path) -> None:
     assert any(base <= p.uids().real for p in tree), "the kernel never started"
     grader.kill()
     grader.wait()
-    gone, alive = psutil.wait_procs(tree, timeout=10)
+    _gone, alive = psutil.wait_procs(tree, timeout=10)
     assert not alive, [(p.pid, p.cmdline()[:3]) for p in alive]

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from grader.capture.static import (
+from grader.load import load_submission
+from grader.source.reported import reported_metrics
+from grader.source.static import (
     analyze,
     normalize_activation,
     normalize_initializer,
     normalize_optimizer,
     strip_magics,
 )
-from grader.capture.reported import reported_metrics
-from grader.submissions import load_submission
 from tests.test_attribution import notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ def test_fit_calls_keep_their_arguments_as_source():
     assert third["target"] == "scaler"  # recorded; rules look at trace fits and validation kwargs
     assert [(e["kind"], e["args"]) for e in facts["evals"]] == [("evaluate", ["x_test", "y_test"]),
                                                                 ("predict", ["x_test"])]
-    stop = [r for r in facts["regularization"] if r["kind"] == "EarlyStopping"][0]
+    stop = next(r for r in facts["regularization"] if r["kind"] == "EarlyStopping")
     assert (stop["monitor"], stop["restore_best_weights"]) == ("val_loss", "True")
 
 

@@ -9,14 +9,13 @@ from types import MappingProxyType
 import pytest
 import yaml
 
-from grader.attribution import attribute
-from grader.capture.static import analyze
-from grader.capture.static_suspicious import SuspiciousPatterns, find_suspicious
 from grader.capture.trace import Trace
 from grader.errors import ConfigError
-from grader.rubric import load_rubric
-from grader.rules import grade
-from grader.submissions import load_submission
+from grader.load import load_submission
+from grader.rules import grade, load_rubric
+from grader.rules.attribution import attribute
+from grader.source.static import analyze
+from grader.source.suspicious import SuspiciousPatterns, find_suspicious
 from tests.test_attribution import notebook
 from tests.test_rules import run_rules, standard
 
@@ -140,7 +139,7 @@ def test_each_kind_of_finding(source, kind, found):
 
 def test_verdict_names_cell_line_and_what_was_found():
     sub = notebook([("code", "import os, signal"), ("code", "x = 1\nos.kill(os.getppid(), signal.SIGKILL)")])
-    v, total = run_rules(sub, Trace(student="t", status="not_run"), runs=[])
+    v, _total = run_rules(sub, Trace(student="t", status="not_run"), runs=[])
     verdict = v["suspicious_code"]
     assert verdict.status == "warn" and verdict.severity == "warning"
     assert verdict.points == 0 and verdict.max_points == 0

@@ -22,10 +22,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from grader.capture.probe import array_digest
-from grader.capture.trace import (ArrayRef, CompileRecord, EvalRecord, FitRecord, Location,
-                                  ModelRecord, Trace)
-from grader.submissions import Submission
+from grader.capture.kernel.probe import array_digest
+from grader.capture.trace import ArrayRef, CompileRecord, EvalRecord, FitRecord, Location, ModelRecord, Trace
+from grader.load import Submission
 
 MAX_EVENTS_BYTES = 64 * 2**20
 MAX_EVENTS = 20_000
@@ -247,7 +246,7 @@ def _locations(trace: Trace) -> list[Location]:
 
 
 def _check_location(loc: Location, sub: Submission) -> None:
-    from grader.submissions import section_of
+    from grader.load import section_of
 
     if loc.cell is not None and not 0 <= loc.cell < len(sub.cells):
         loc.cell = None

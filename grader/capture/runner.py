@@ -19,7 +19,6 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,21 +34,13 @@ from grader.capture import events
 from grader.capture.sandbox import KERNEL_NAME
 from grader.capture.trace import CellError, HiddenFailure, Trace
 from grader.capture.workspace import Workspace, create_workspace, install_kernelspec
-from grader.submissions import Submission
+from grader.load import Submission
+from grader.options import Limits
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"(?:Cell In\s*\[\d*\]|Input In \[\d*\]|<ipython-input-[^>]*>), line (\d+)")
 _TRACEBACK_CHARS = 3000
 _TIMEOUT = "GraderCellTimeout"
-
-
-@dataclass(frozen=True)
-class Limits:
-    cell_timeout_s: float = 120
-    total_timeout_s: float = 900
-    memory_mb: int = 6144
-    output_bytes: int = 2_000_000  # total stdout/stream/display captured per hand-in; the rest dropped
-    array_bytes: int = 1_500_000_000  # total .npy bytes saved per hand-in
 
 
 def capture_submission(sub: Submission, out_dir: Path, *, limits: Limits = Limits(),
@@ -134,9 +125,8 @@ class _Run:
                          timeout=min(120, self.limits.total_timeout_s), step="install")
             self.probe_install_s = time.monotonic() - t0
             for nb_index, cell in enumerate(self.nb.cells[:self.scratch]):
-                if cell.cell_type == "code" and cell.source.strip():
-                    if not self._run_cell(client, nb_index, cell):
-                        break
+                if cell.cell_type == "code" and cell.source.strip() and not self._run_cell(client, nb_index, cell):
+                    break
             else:  # the last cell may have replaced Keras' methods too: the same check as at_cell
                 self.current = None
                 self._hidden(client, "__import__('grader_probe').at_end()", timeout=30, step="at_end")
@@ -157,7 +147,7 @@ class _Run:
         if self.output_dropped:
             self.trace.messages.append(f"output cap: {self.output_dropped} bytes of cell output dropped "
                                        f"(limit {self.limits.output_bytes})")
-        self.trace.messages.append("timing: kernel start %.1fs; probe install %.1fs; cells %s" % (
+        self.trace.messages.append("timing: kernel start {:.1f}s; probe install {:.1f}s; cells {}".format(
             self.kernel_start_s, self.probe_install_s, ", ".join(f"{i}:{t:.1f}s" for i, t in self.timings)))
 
     def _run_cell(self, client: NotebookClient, index: int, cell: Any) -> bool:
@@ -206,7 +196,7 @@ class _Run:
         self.trace.errors.append(CellError(cell=index, ename="Timeout",
                                            evalue=f"{what} of {seconds:.0f} s exceeded"))
 
-    def _dead(self, watchdog: "_MemoryWatchdog", index: int | None) -> None:
+    def _dead(self, watchdog: _MemoryWatchdog, index: int | None) -> None:
         if any(e.ename in ("KernelDied", "MemoryLimit") for e in self.trace.errors):
             return
         if watchdog.fired:

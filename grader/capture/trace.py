@@ -7,13 +7,12 @@ trust boundary. `Trace.to_json()` / `Trace.from_json()` round-trip exactly.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from grader.codec import from_data, to_json
 
 SCHEMA_VERSION = 1
 
@@ -128,7 +127,7 @@ class Trace:
     fits: list[FitRecord] = field(default_factory=list)
     evals: list[EvalRecord] = field(default_factory=list)
     errors: list[CellError] = field(default_factory=list)
-    static: dict[str, Any] = field(default_factory=dict)  # grader.capture.static facts
+    static: dict[str, Any] = field(default_factory=dict)  # grader.source.static facts
     messages: list[str] = field(default_factory=list)  # notes for the instructor (English)
     cells_started: list[int] | None = None  # student cells the runner started; None: not recorded
     hidden_failures: list[HiddenFailure] = field(default_factory=list)
@@ -138,48 +137,21 @@ class Trace:
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=1, ensure_ascii=False, default=str)
+        return to_json(self, indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "Trace":
+    def from_json(cls, text: str) -> Trace:
         data = json.loads(text)
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"trace schema {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-        return from_dict(cls, data)
+        return from_data(cls, data)
 
     def save(self, path: Path) -> None:
         path.write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> "Trace":
+    def load(cls, path: Path) -> Trace:
         return cls.from_json(path.read_text(encoding="utf-8"))
 
     def fits_of(self, model_id: int) -> list[FitRecord]:
         return [f for f in self.fits if f.model_id == model_id]
-
-
-def from_dict(cls: type, data: Any) -> Any:
-    """Build dataclass `cls` from plain JSON data, recursing through the type hints."""
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            kwargs[f.name] = _convert(hints[f.name], data[f.name])
-    return cls(**kwargs)
-
-
-def _convert(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            if arg is type(None):
-                continue
-            return _convert(arg, value)
-    if origin is list:
-        (item,) = typing.get_args(tp) or (Any,)
-        return [_convert(item, v) for v in value]
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value)
-    return value

@@ -29,8 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import data
-from grader.capture import probe, probe_legacy, probe_names, sandbox, uid_slots
-from grader.submissions import Submission, is_ignored
+from grader.capture import sandbox, uid_slots
+from grader.capture.kernel import legacy as probe_legacy
+from grader.capture.kernel import names as probe_names
+from grader.capture.kernel import probe
+from grader.load import Submission, is_ignored
 
 MAX_HANDIN_BYTES = 200 * 2**20  # a hand-in folder bigger than this is copied only in part
 

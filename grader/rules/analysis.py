@@ -12,11 +12,11 @@ import io
 import re
 import tokenize
 
-from grader.attribution import EXERCISES, fold, marker_exercise
-from grader.capture.static import strip_magics
+from grader.load import Cell
 from grader.results import Evidence, Verdict
+from grader.rules.attribution import EXERCISES, fold, marker_exercise
 from grader.rules.base import BaseRule, RuleContext
-from grader.submissions import Cell
+from grader.source.static import strip_magics
 
 _STATEMENT = re.compile(r"^\W*\*\*\W*(ejercicio|pregunta)\s*\d")  # the template's bold statements
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")

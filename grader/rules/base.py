@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
-from grader.attribution import Attribution, cell_exercises, touches_test
-from grader.capture.reported import reported_metrics
-from grader.capture.static import analyze
 from grader.capture.trace import FitRecord, Trace
+from grader.load import Submission
 from grader.results import Evidence, RunResult, Verdict
 from grader.rubric import Rubric, RuleSpec, render
-from grader.submissions import Submission
+from grader.rules.attribution import Attribution, cell_exercises, touches_test
+from grader.source.reported import reported_metrics
+from grader.source.static import analyze
 
 MAX_EVIDENCE = 5
 EXCERPT_LINES = 3

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.attribution import regularization_of, signature
 from grader.capture.trace import FitRecord
 from grader.results import Evidence, Verdict
+from grader.rules.attribution import regularization_of, signature
 from grader.rules.base import (
     MAX_EVIDENCE,
     BaseRule,

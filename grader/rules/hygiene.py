@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from grader.results import Evidence, Verdict
@@ -82,7 +83,7 @@ class ExecutionOrder(BaseRule):
         counted = [c for c in ctx.submission.code_cells if c.execution_count is not None]
         if len(counted) < 2:
             return self.skip(ctx, "el cuaderno no guarda contadores de ejecución")
-        for before, cell in zip(counted, counted[1:]):
+        for before, cell in itertools.pairwise(counted):
             if cell.execution_count <= before.execution_count:  # type: ignore[operator]
                 evidence = [Evidence(cell=c.index, line=None, excerpt=c.source.splitlines()[0] if c.source else "",
                                      values={"execution_count": c.execution_count}) for c in (before, cell)]

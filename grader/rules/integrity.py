@@ -3,7 +3,7 @@ probe's own reports of student code undoing its patches.
 
 Everything the probe does inside the kernel can be undone by the student (put the real
 `keras.Model.fit` back, delete the probe module), so the main check is on the trusted side: the
-source says which fit calls certainly ran (grader.rules.fit_sites), the Trace says which cells ran
+source says which fit calls certainly ran (grader.source.fit_sites), the Trace says which cells ran
 to the end and which fits were recorded where; a certain fit with no recording is an "unrecorded
 fit". Its static facts are then judged by split_20 and no_test_tuning like those of a cell that
 never ran, so `validation_data=(x_test, y_test)` in a hidden fit still fails.
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from grader.capture.events import Tampering, failed_fit_locations, tamperings
-from grader.capture.static import strip_magics
 from grader.capture.trace import Trace
+from grader.load import Submission
 from grader.results import Verdict
 from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, names, where
-from grader.rules.fit_sites import ExpectedFit, expected_fits
-from grader.submissions import Submission
+from grader.source.fit_sites import ExpectedFit, expected_fits
+from grader.source.static import strip_magics
 
 _STOPPING = ("Timeout", "KernelDied", "MemoryLimit")
 WATCHED_METHODS = ("fit", "evaluate", "compile", "predict", "__init__")  # what the probe wraps

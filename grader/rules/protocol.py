@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.attribution import touches_test
 from grader.capture.trace import FitRecord
 from grader.results import Evidence, Verdict
+from grader.rules.attribution import touches_test
 from grader.rules.base import (
     MAX_EVIDENCE,
     BaseRule,

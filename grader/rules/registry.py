@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from grader.attribution import Attribution
 from grader.capture.trace import Trace
 from grader.errors import ConfigError
+from grader.load import Submission
 from grader.results import ExerciseScore, RunResult, Verdict
-from grader.rubric import EXERCISES, Rubric
+from grader.rubric import EXERCISES, Rubric, read_rubric
 from grader.rules.analysis import AnalysisWritten
+from grader.rules.attribution import Attribution
 from grader.rules.base import Rule, RuleContext
 from grader.rules.exercises import (
     Ex1Activations,
@@ -26,7 +28,6 @@ from grader.rules.integrity import FitsRecorded
 from grader.rules.performance import FinalValAccuracy, ReportedVsReproduced
 from grader.rules.protocol import NewModelPerFit, NoTestTuning, Split20
 from grader.rules.suspicious import SuspiciousCode
-from grader.submissions import Submission
 
 RULES: dict[str, Rule] = {}
 
@@ -77,6 +78,13 @@ _TAG_TEXT = {"number": "a number", "int": "an integer", "str": "a string", "list
              "dict[str,str]": "a mapping of strings", "dict[str,list[str]]": "a mapping of string lists"}
 
 
+def load_rubric(path: str | Path | None = None) -> Rubric:
+    """Read a rubric file (default: the shipped one) and check it against the registered rules."""
+    rubric = read_rubric(path)
+    validate_rubric(rubric)
+    return rubric
+
+
 def validate_rubric(rubric: Rubric) -> None:
     """Every registered rule is in the rubric with the parameters and message keys it uses."""
     for rule_id in rubric.rules:
@@ -125,7 +133,7 @@ def _check(rule: Rule, ctx: RuleContext) -> Verdict:
     """A rule that crashes becomes a skipped verdict in this hand-in's report; the batch goes on."""
     try:
         return rule.check(ctx)
-    except Exception as exc:  # noqa: BLE001 - one bad rule must not sink the whole grade
+    except Exception as exc:
         spec = ctx.rubric.rules[rule.id]
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return Verdict(id=rule.id, exercise=spec.exercise, status="skip", points=0.0, max_points=spec.points,

@@ -11,9 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from grader.capture.static_suspicious import SuspiciousPatterns, find_suspicious
 from grader.results import Evidence, Verdict
 from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, where
+from grader.source.suspicious import SuspiciousPatterns, find_suspicious
 
 MAX_LISTED = 8  # findings spelled out in the student's message; the rest are counted
 

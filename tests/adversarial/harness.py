@@ -20,8 +20,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from grader.codec import from_data
 from grader.gradebook import Gradebook
-from grader.results import GradeResult, result_from_dict
+from grader.results import GradeResult
 from tests.adversarial import make_hostile as hostile
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -47,7 +48,7 @@ def lay_out(handins: Path, alone_dir: Path, marker: str) -> None:
     shutil.copyfile(handins / "zz_honest.ipynb", alone_dir / "zz_honest.ipynb")
 
 
-def grade(path: Path, out: Path, common: list[str], env: dict, guard: "SafetyNet") -> tuple[int, str, float]:
+def grade(path: Path, out: Path, common: list[str], env: dict, guard: SafetyNet) -> tuple[int, str, float]:
     """`grader grade` in its own process group, so that a hang can be stopped as a whole."""
     cmd = [sys.executable, "-m", "grader", "grade", str(path), "--out", str(out), "--jobs", "2", *common]
     t = time.monotonic()
@@ -66,7 +67,7 @@ def grade(path: Path, out: Path, common: list[str], env: dict, guard: "SafetyNet
 def results_of(out: Path) -> tuple[dict[str, GradeResult], dict[str, str]]:
     with Gradebook(out / "gradebook.sqlite") as book:
         rows = book.results()
-    return ({r["student"]: result_from_dict(r["result"]) for r in rows},
+    return ({r["student"]: from_data(GradeResult, r["result"]) for r in rows},
             {r["student"]: r["status"] for r in rows})
 
 

@@ -24,11 +24,29 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 HERE = Path(__file__).resolve().parent
 if __package__:  # imported by the tests
-    from .attacks import (ATTACKS, CHDIR_DAEMON, CROSS, PORTS, PWNED, SHARED_ROOTS, SIGNATURE_MTIME,
-                          SLEEP_MARKERS, VICTIM_MARKER)
+    from .attacks import (
+        ATTACKS,
+        CHDIR_DAEMON,
+        CROSS,
+        PORTS,
+        PWNED,
+        SHARED_ROOTS,
+        SIGNATURE_MTIME,
+        SLEEP_MARKERS,
+        VICTIM_MARKER,
+    )
 else:  # run as a script
-    from attacks import (ATTACKS, CHDIR_DAEMON, CROSS, PORTS, PWNED, SHARED_ROOTS, SIGNATURE_MTIME,
-                         SLEEP_MARKERS, VICTIM_MARKER)
+    from attacks import (
+        ATTACKS,
+        CHDIR_DAEMON,
+        CROSS,
+        PORTS,
+        PWNED,
+        SHARED_ROOTS,
+        SIGNATURE_MTIME,
+        SLEEP_MARKERS,
+        VICTIM_MARKER,
+    )
 
 __all__ = ["ATTACKS", "CASES", "CHDIR_DAEMON", "CROSS", "PORTS", "PWNED", "SHARED_ROOTS", "SIGNATURE_MTIME",
            "SLEEP_MARKERS", "VICTIM_MARKER", "huge_notebook", "write_all", "zip_bomb", "zip_slip"]

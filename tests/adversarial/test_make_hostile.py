@@ -34,7 +34,7 @@ def test_every_case_has_a_file_and_its_code_parses() -> None:
 
 
 def test_huge_notebook_is_over_the_load_limit(tmp_path: Path) -> None:
-    from grader.submissions import MAX_FILE_BYTES
+    from grader.load import MAX_FILE_BYTES
 
     hostile.huge_notebook(tmp_path / "huge.ipynb")
     assert (tmp_path / "huge.ipynb").stat().st_size > MAX_FILE_BYTES

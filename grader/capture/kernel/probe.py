@@ -47,10 +47,9 @@ try:  # inside the kernel the probe's files sit side by side on PYTHONPATH; the 
     import grader_probe_legacy as legacy
     import grader_probe_names as names
 except ImportError:
-    from grader.capture import probe_legacy as legacy
-    from grader.capture import probe_names as names
+    from . import legacy, names
 
-_probe: "_Probe | None" = None
+_probe: _Probe | None = None
 # The live probe is also kept on `builtins`: a student cell that deletes this module from
 # sys.modules makes the next hidden `__import__('grader_probe')` load a FRESH copy whose `_probe`
 # is None; that copy finds the live one here (and reports it lost when a cell removed it too).
@@ -107,7 +106,7 @@ def at_end() -> None:
         probe.check_patches("at_end", before=None)
 
 
-def _live_probe() -> "_Probe | None":
+def _live_probe() -> _Probe | None:
     global _probe
     if _probe is None:
         _probe = getattr(builtins, _LIVE, None)
@@ -207,7 +206,7 @@ class _Probe:
         self.out_dir = out_dir
         self.arrays_dir = os.path.join(out_dir, "arrays")
         os.makedirs(self.arrays_dir, exist_ok=True)
-        self.events = open(os.path.join(out_dir, "events.jsonl"), "a", encoding="utf-8")
+        self.events = open(os.path.join(out_dir, "events.jsonl"), "a", encoding="utf-8")  # noqa: SIM115 (open for the kernel's life)
         self.array_budget = array_bytes
         self.cell: int | None = None
         self.workdir = os.getcwd()
@@ -456,7 +455,7 @@ def _subclasses(cls: type) -> list[type]:
 
 def _user_globals() -> Any:
     try:
-        return get_ipython().user_global_ns  # type: ignore[name-defined]  # noqa: F821
+        return get_ipython().user_global_ns  # type: ignore[name-defined]
     except NameError:
         import __main__
 

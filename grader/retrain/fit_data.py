@@ -16,8 +16,8 @@ import numpy as np
 
 from grader.capture.trace import ArrayRef, FitRecord
 from grader.data import ROW_BOTH, ROW_TRAIN, FashionMNIST, RowIndex, validation_split_index
-from grader.retrain_allowlist import NotReproducible
-from grader.retrain_trainer import class_indices
+from grader.retrain.allowlist import NotReproducible
+from grader.retrain.trainer import class_indices
 
 VALIDATION_SHARE = 0.2
 

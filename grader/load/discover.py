@@ -7,9 +7,7 @@ batch always goes on. Only a path that does not exist raises (`GraderError`): th
 instructor's mistake, not the student's. ZIPs are checked (paths, symlinks, member count, size,
 compression ratio) before anything is extracted.
 
-This module finds hand-ins and merges their files; the pieces live beside it and are re-exported
-here: the types (`grader.submission_model`), file names and order (`grader.handin_names`),
-reading one file into cells (`grader.notebook_reader`) and ZIP extraction (`grader.zipsafe`).
+This module finds hand-ins and merges their files; the pieces live beside it (see `grader.load`).
 """
 
 from __future__ import annotations
@@ -21,26 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
-# Re-exported: every stage imports the hand-in types and name helpers from here.
-from grader.handin_names import (  # noqa: F401
-    IGNORED_NAMES,
+from grader.load.names import (
     NOTEBOOK_SUFFIXES,
     exercise_number,
     file_order_key,
     is_ignored,
-    is_preamble,
     looks_like_one_student,
     natural_key,
     student_id,
 )
-from grader.notebook_reader import MAX_FILE_BYTES, read_cells  # noqa: F401
-from grader.submission_model import Cell, FileProblem, LoadError, Origin, Submission  # noqa: F401
-from grader.zipsafe import (  # noqa: F401
-    MAX_ZIP_MEMBERS,
-    MAX_ZIP_RATIO,
-    MAX_ZIP_TOTAL_BYTES,
-    extract_zip,
-)
+from grader.load.reader import read_cells
+from grader.load.submission import Cell, FileProblem, LoadError, Submission
+from grader.load.zipsafe import extract_zip
 
 MAX_HANDIN_FILES = 100  # more notebooks/scripts than this is an uploaded library, not homework
 _KIND = {".ipynb": "ipynb", ".py": "py", ".md": "md"}
@@ -179,7 +169,7 @@ def _merge(student: str, path: Path, found: _Found, notes: list[str]) -> Submiss
         except FileProblem as problem:
             sub.file_errors.append(problem.error)
             continue
-        except Exception as exc:  # noqa: BLE001 - a strange file must not stop the batch
+        except Exception as exc:
             sub.file_errors.append(LoadError(
                 "malformed", f"El fichero «{rel}» tiene un formato que no se ha podido interpretar "
                 f"({type(exc).__name__}); ábrelo en Jupyter, guárdalo y vuelve a entregarlo.", rel))

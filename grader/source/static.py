@@ -25,7 +25,7 @@ import ast
 import re
 from typing import Any
 
-from grader.submissions import Submission
+from grader.load import Cell, Submission
 
 STATIC_VERSION = 1
 _MAX_FACTS = 5000  # per kind

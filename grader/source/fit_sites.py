@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.capture.static import strip_magics
-from grader.submissions import Submission
+from grader.load import Submission
+from grader.source.static import strip_magics
 
 # Keywords only Keras' fit takes: a `.fit(` with one of them (or on a compiled object) is training,
 # not scikit-learn's `scaler.fit(x)` or ImageDataGenerator's `datagen.fit(x)`.
@@ -157,11 +157,7 @@ def reached_statements(body: list[ast.stmt], lookup: Lookup | None = None) -> It
     """Statements of `body` that certainly run when the block runs to its end (see module doc)."""
     for stmt in body:
         yield stmt
-        if isinstance(stmt, (ast.With, ast.AsyncWith)):
-            yield from reached_statements(stmt.body, lookup)
-        elif isinstance(stmt, ast.For) and _non_empty(stmt.iter, lookup, stmt.lineno):
-            yield from reached_statements(stmt.body, lookup)
-        elif isinstance(stmt, ast.If) and _always_true(stmt.test):
+        if isinstance(stmt, (ast.With, ast.AsyncWith)) or (isinstance(stmt, ast.For) and _non_empty(stmt.iter, lookup, stmt.lineno)) or (isinstance(stmt, ast.If) and _always_true(stmt.test)):
             yield from reached_statements(stmt.body, lookup)
         elif isinstance(stmt, ast.Try) and not stmt.handlers:
             yield from reached_statements(stmt.body + stmt.finalbody, lookup)
@@ -212,9 +208,7 @@ def _bound_names(stmt: ast.stmt) -> Iterator[tuple[str, ast.AST | None]]:
     targets: list[ast.AST] = []
     if isinstance(stmt, ast.Assign):
         targets = list(stmt.targets)
-    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)):
-        targets = [stmt.target]
-    elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
         targets = [stmt.target]
     elif isinstance(stmt, (ast.With, ast.AsyncWith)):
         targets = [item.optional_vars for item in stmt.items if item.optional_vars is not None]

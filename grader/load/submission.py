@@ -1,7 +1,7 @@
 """The loaded hand-in: `Submission`, its `Cell`s and where they came from, and load errors.
 
-Shared by the loaders (`grader.notebook_reader`, `grader.zipsafe`, `grader.submissions`) and by
-every later stage; `grader.submissions` re-exports all of it.
+Shared by the loaders (`grader.load.reader`, `grader.load.zipsafe`, `grader.load.discover`) and by
+every later stage; `grader.load.discover` re-exports all of it.
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from grader.capture.static import normalize_activation, normalize_initializer, normalize_optimizer
 from grader.capture.trace import ArrayRef, FitRecord, Trace
+from grader.load import Submission, exercise_number, markdown_headings
 from grader.results import RunResult
-from grader.submissions import Submission, exercise_number, markdown_headings
+from grader.source.static import normalize_activation, normalize_initializer, normalize_optimizer
 
 EXERCISES = ("ex1", "ex2", "ex3", "ex4")
 TEST_ROWS = 10_000  # Fashion-MNIST test size: the fallback when row fingerprints are missing

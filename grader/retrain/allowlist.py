@@ -125,9 +125,8 @@ def _check_object(node: dict, path: str, allowed: frozenset[str]) -> None:
 
 def _check_named(key: str, value: str, path: str) -> None:
     for suffix, names in _NAMED:
-        if key == suffix or key.endswith("_" + suffix):
-            if value not in names:
-                raise NotReproducible(f"{path}.{key}: {value!r} is not a standard Keras {suffix}")
+        if (key == suffix or key.endswith("_" + suffix)) and value not in names:
+            raise NotReproducible(f"{path}.{key}: {value!r} is not a standard Keras {suffix}")
 
 
 def rebuild_model(record: Any, input_shape: tuple[int | None, ...] | list[int | None]) -> keras.Model:

@@ -16,9 +16,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from grader.handin_names import is_ignored, student_id
-from grader.notebook_reader import MAX_FILE_BYTES
-from grader.submission_model import FileProblem, LoadError
+from grader.load.names import is_ignored, student_id
+from grader.load.reader import MAX_FILE_BYTES
+from grader.load.submission import FileProblem, LoadError
 
 MAX_ZIP_MEMBERS = 2000
 MAX_ZIP_TOTAL_BYTES = 500 * 1024 * 1024
@@ -119,7 +119,7 @@ def extract_zip(zip_path: Path, workdir: Path | None = None, rel: str | None = N
     except RuntimeError as exc:  # zipfile raises RuntimeError for password-protected members
         shutil.rmtree(dest, ignore_errors=True)
         raise _zip_error("zip_encrypted", rel, "está protegido con contraseña; entrégalo sin contraseña.") from exc
-    except Exception as exc:  # noqa: BLE001 - BadZipFile, zlib.error, EOFError, struct.error...
+    except Exception as exc:
         shutil.rmtree(dest, ignore_errors=True)
         raise _zip_error("zip_invalid", rel, f"está dañado o no es un ZIP ({type(exc).__name__}).") from exc
     return dest

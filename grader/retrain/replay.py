@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from grader import retrain_cache
-from grader.budget import Budget
 from grader.capture.trace import CompileRecord, FitRecord, Trace
 from grader.data import FashionMNIST, RowIndex, load_fashion_mnist, row_index
+from grader.options import Budget
 from grader.results import RunResult
-from grader.retrain_allowlist import NotReproducible, build_callbacks, build_loss, build_optimizer, rebuild_model
-from grader.retrain_data import FitData, ForgedLabels, prepare_fit, transformed_test
+from grader.retrain import cache as retrain_cache
+from grader.retrain.allowlist import NotReproducible, build_callbacks, build_loss, build_optimizer, rebuild_model
+from grader.retrain.fit_data import FitData, ForgedLabels, prepare_fit, transformed_test
 
 __all__ = ["Budget", "NotReproducible", "rebuild_model", "retrain_trace"]
 
@@ -143,7 +143,7 @@ def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir:
            data: FashionMNIST | None, deadline: float, memo: dict[tuple, FitData]) -> None:
     import keras
 
-    from grader.retrain_trainer import FastTrainer
+    from grader.retrain.trainer import FastTrainer
 
     data, index = _dataset(data)
     if fits[0].prior_fits:

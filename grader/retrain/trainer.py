@@ -15,9 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 _EVAL_BATCH = 4096
 

@@ -14,7 +14,7 @@ import jupytext
 import nbformat
 import nbformat.reader
 
-from grader.submission_model import Cell, FileProblem, LoadError, Origin
+from grader.load.submission import Cell, FileProblem, LoadError, Origin
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -93,7 +93,7 @@ def _load_ipynb(path: Path, rel: str, notes: list[str], text: str | None = None)
             # reader.reads (not from_dict) also rejoins the line lists of sources and outputs.
             nb = nbformat.convert(nbformat.reader.reads(json.dumps(raw)), 4)
             cells = [dict(c) for c in nb.cells]
-    except Exception:  # noqa: BLE001 - nbformat raises many types; we fall back to raw cells
+    except Exception:
         if not is_v4:
             raise FileProblem(LoadError(
                 "not_a_notebook", f"El cuaderno «{rel}» tiene un formato antiguo que no se puede "
@@ -107,7 +107,7 @@ def _load_ipynb(path: Path, rel: str, notes: list[str], text: str | None = None)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 nbformat.validate(nb)
-    except Exception:  # noqa: BLE001 - like Jupyter, a schema complaint does not stop reading
+    except Exception:
         notes.append(f"«{rel}» no cumple del todo el esquema de nbformat; se ha cargado igualmente.")
     out = []
     for i, c in enumerate(cells):
@@ -161,7 +161,7 @@ def _load_text(path: Path, rel: str, notes: list[str]) -> list[Cell]:
             warnings.simplefilter("ignore")
             nb = jupytext.reads(text, fmt=fmt)
         cells = [(c.cell_type, c.source) for c in nb.cells]
-    except Exception:  # noqa: BLE001 - jupytext is only a splitter here; keep the whole text
+    except Exception:
         notes.append(f"«{rel}» no se ha podido dividir en celdas; se carga como una sola celda.")
         cells = [("code" if ext == ".py" else "markdown", text)]
     lines = text.splitlines()
@@ -180,7 +180,7 @@ def _locate(lines: list[str], sources: list[str]) -> list[int]:
     starts, cursor, last = [], 0, 0
     for src in sources:
         src_lines = src.splitlines()
-        offset, first = next(((k, l.strip()) for k, l in enumerate(src_lines) if l.strip()),
+        offset, first = next(((k, text.strip()) for k, text in enumerate(src_lines) if text.strip()),
                              (0, None))
         found = None
         if first is not None:

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.capture.static import strip_magics
-from grader.submissions import Cell, Submission
+from grader.load import Cell, Submission
+from grader.source.static import strip_magics
 
 MAX_FOUND_CHARS = 80
 MAX_FINDINGS = 200  # a generated cell with 10,000 os.kill calls must not bloat the verdict

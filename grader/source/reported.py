@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from grader.submissions import Cell, Submission
+from grader.load import Cell, Submission
 
 _NUMBER = r"(\d+(?:\.\d+)?(?:[eE]-?\d+)?)(?![\d.])\s*(%?)"
 _KERAS_KV = re.compile(r"\b((?:val_|test_)?acc(?:uracy)?)\s*[:=]\s*" + _NUMBER)
@@ -100,6 +100,6 @@ def _metric(key: str, line: str, test_cell: bool) -> str:
         return "val_accuracy"
     if key.startswith("test") or "test" in low:
         return "test_accuracy"
-    if not key.startswith("acc") and re.search(r"\bval", low) or "validaci" in low:
+    if (not key.startswith("acc") and re.search(r"\bval", low)) or "validaci" in low:
         return "val_accuracy"
     return "test_accuracy" if test_cell else "accuracy"

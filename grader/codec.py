@@ -1,0 +1,78 @@
+"""One way between the project's dataclasses and JSON: `to_data()` and `from_data()`.
+
+Used by the trace, the retrain cache, results, the gradebook and the batch's job spec. `from_data`
+recurses through the type hints (dataclasses, lists, tuples, dicts, `X | None`, `Path`) and ignores
+keys a class does not have, so a newer file read by older code loses fields instead of failing.
+It validates types only as far as the constructors do: data that crossed the trust boundary is
+checked by its reader first (grader.capture.events), never by this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def to_data(obj: Any) -> Any:
+    """Plain JSON-ready data for a dataclass (recursively), with `Path`s as strings."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_data(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_data(v) for k, v in obj.items()}
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def to_json(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(to_data(obj), ensure_ascii=False, **kwargs)
+
+
+def from_data(cls: type[T], data: Any) -> T:
+    """Build `cls` (a dataclass) from plain data produced by `to_data`."""
+    hints = _hints(cls)
+    kwargs = {f.name: _convert(hints[f.name], data[f.name])
+              for f in dataclasses.fields(cls) if f.init and f.name in data}
+    return cls(**kwargs)
+
+
+def from_json(cls: type[T], text: str) -> T:
+    return from_data(cls, json.loads(text))
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _convert(tp: Any, value: Any) -> Any:
+    if value is None or tp is Any:
+        return value
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        kinds = [a for a in args if a is not type(None)]
+        return _convert(kinds[0], value) if len(kinds) == 1 else value
+    if origin is list:
+        return [_convert(args[0] if args else Any, v) for v in value]
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v) for v in value)
+        return tuple(_convert(a, v) for a, v in zip(args, value)) if args else tuple(value)
+    if origin is dict:
+        item = args[1] if len(args) == 2 else Any
+        return {k: _convert(item, v) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return from_data(tp, value)
+    if tp is Path:
+        return Path(value)
+    return value

@@ -1,0 +1,60 @@
+"""What several layers share about one grading run: its options, and the environment names.
+
+Kept free of TensorFlow and of the other grader modules, so the CLI, the batch parent and the worker
+can build and pass options without importing a pipeline stage (and without import cycles).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# The batch parent's pid, given to each worker: a worker whose parent is already gone exits at once.
+ENV_BATCH_PID = "GRADER_BATCH_PID"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much training the trusted retrain may do for one hand-in."""
+
+    name: str = "full"  # "full": the student's epochs; "quick": non-final runs capped
+    quick_epochs: int = 2
+    max_epochs: int = 100  # hard cap whatever the student asked
+    time_budget_s: float = 1800  # per hand-in; when exceeded, remaining runs get status "budget"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The student kernel's limits (grader.capture)."""
+
+    cell_timeout_s: float = 120
+    total_timeout_s: float = 900
+    memory_mb: int = 6144
+    output_bytes: int = 2_000_000  # total stdout/stream/display captured per hand-in; the rest dropped
+    array_bytes: int = 1_500_000_000  # total .npy bytes saved per hand-in
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    out_dir: Path
+    budget: Budget = field(default_factory=Budget)
+    limits: Limits = field(default_factory=Limits)  # the student kernel's time/memory/output limits
+    rubric_path: Path | None = None
+    data_dir: Path | None = None
+    cache_dir: Path | None = None  # retrain cache; default out_dir/.cache
+    seed: int = 1234
+    pdf: bool = True
+    keep_work: bool = False  # keep the captured arrays (large) after grading
+
+    @property
+    def retrain_cache(self) -> Path:
+        return self.cache_dir or self.out_dir / ".cache"
+
+
+def quiet_tensorflow() -> None:
+    """TensorFlow's C++ start-up banner and retracing warnings are noise for graders' users."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
