@@ -172,6 +172,7 @@ def error_result(sub: Submission, detail: str) -> GradeResult:
             "detail": detail,
         }],
         meta={"status": "error", "submission_digest": sub.digest, "files": sub.files},
+        record=sub.record,
     )
 
 

@@ -80,6 +80,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
             "epochs": final.epochs_run,
         },
         errors=_errors(sub, trace, rubric.messages),
+        record=sub.record,
         meta={
             "grader_version": __version__,
             "rubric": rubric.title,

@@ -15,6 +15,21 @@ STATUSES = ("pass", "fail", "warn", "skip")
 
 
 @dataclass
+class StudentRecord:
+    """Who handed a hand-in in, as the course platform named it (shown in reports and exports).
+
+    `Submission.student` / `GradeResult.student` stay the id used for file names and the gradebook;
+    this record is what people read and what platform exports match on.
+    """
+
+    display_name: str  # for humans: cleaned of bidirectional and invisible characters
+    platform: str = "folder"  # "folder" (a plain folder or ZIP) | "moodle" | "canvas"
+    platform_id: str | None = None  # Moodle participant id, Canvas user id
+    late: bool = False  # the platform marked the hand-in late (Canvas "LATE")
+    source_name: str = ""  # the file or folder name the hand-in came from
+
+
+@dataclass
 class RunResult:
     """One model as the grader retrained it (consecutive fits of one object are one run)."""
 
@@ -79,6 +94,7 @@ class GradeResult:
     final: dict[str, Any] | None = None  # {val_accuracy, test_accuracy, epochs}
     errors: list[dict[str, Any]] = field(default_factory=list)  # load/capture/cell errors
     meta: dict[str, Any] = field(default_factory=dict)  # seed, versions, budget, timings, rubric
+    record: StudentRecord | None = None  # who handed it in (platform name, id, late flag)
 
     def to_dict(self) -> dict[str, Any]:
         return to_data(self)

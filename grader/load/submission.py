@@ -1,13 +1,15 @@
 """The loaded hand-in: `Submission`, its `Cell`s and where they came from, and load errors.
 
 Shared by the loaders (`grader.load.reader`, `grader.load.zipsafe`, `grader.load.discover`) and by
-every later stage; `grader.load.discover` re-exports all of it.
+every later stage; `grader.load` re-exports all of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from grader.results import StudentRecord
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Submission:
     # Folder holding the files on disk (the student folder, the extracted ZIP, or the file's
     # folder): run student code there so that "from utils import ..." between files works.
     source_dir: Path | None = None
+    record: StudentRecord | None = None  # who handed it in, as the platform named them
 
     @property
     def code_cells(self) -> list[Cell]:
