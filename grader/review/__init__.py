@@ -1,0 +1,1 @@
+"""The instructor in charge: overrides of verdicts, the to-review queue, similarity between hand-ins."""
