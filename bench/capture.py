@@ -9,7 +9,6 @@ the arrays written. Not a test: nothing here asserts a time (the target is under
 from __future__ import annotations
 
 import argparse
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -97,16 +96,13 @@ def run(folder: Path) -> None:
     arrays = sum(p.stat().st_size for p in (folder / "out" / "arrays").iterdir())
     print(f"capture wall time:  {wall:6.1f} s   status {trace.status}, {len(trace.fits)} fits, "
           f"{len(trace.evals)} evals, {len(trace.errors)} errors")
+    timings = trace.timings
+    if timings is not None:
+        print(f"kernel start:       {timings.kernel_start_s:6.1f} s")
+        print(f"probe install:      {timings.probe_install_s:6.1f} s   (imports TensorFlow)")
+        print("per cell:           " + ", ".join(f"{c.cell}: {c.seconds} s" for c in timings.cells))
     for message in trace.messages:
-        if message.startswith("timing:"):
-            kernel = re.search(r"kernel start ([\d.]+)s", message)
-            probe = re.search(r"probe install ([\d.]+)s", message)
-            print(f"kernel start:       {float(kernel.group(1)):6.1f} s" if kernel else message)
-            print(f"probe install:      {float(probe.group(1)):6.1f} s   (imports TensorFlow)" if probe else "")
-            cells = re.findall(r"(\d+):([\d.]+)s", message.split("cells", 1)[1])
-            print("per cell:           " + ", ".join(f"{i}: {t} s" for i, t in cells))
-        else:
-            print("note:", message)
+        print("note:", message)
     print(f"arrays written:     {arrays / 2**20:6.1f} MiB in {folder / 'out' / 'arrays'}")
 
 

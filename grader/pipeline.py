@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 import shutil
 import time
 from pathlib import Path
@@ -130,8 +129,8 @@ def annotate_rows(trace: Trace, arrays_dir: Path, data_dir: Path | None) -> None
 
 
 def capture_notes(trace: Trace) -> list[str]:
-    """The sandbox's and the probe's notes for the instructor (the timing line is for benchmarks)."""
-    return [m for m in trace.messages if not m.startswith("timing:")]
+    """The sandbox's and the probe's notes for the instructor."""
+    return list(trace.messages)
 
 
 def _errors(sub: Submission, trace: Trace, texts) -> list[dict]:
@@ -150,19 +149,18 @@ def _errors(sub: Submission, trace: Trace, texts) -> list[dict]:
         })
     for ce in trace.errors:
         error = {"stage": "cell", "code": ce.ename, "message": ce.evalue, "cell": ce.cell, "line": ce.line}
-        key = _GRADER_CELL_ERRORS.get(ce.ename)
-        if key is not None:  # the grader stopped the cell: say so in Spanish, keep the English for the instructor
-            total = ce.ename == "Timeout" and ce.evalue.startswith("total")
-            numbers = re.findall(r"\d+", ce.evalue)
-            template = texts.get(key + ("_total" if total else ""), "")
-            error["message"] = template.format(value=numbers[-1] if numbers else "?") if template else ce.evalue
+        if ce.limit is not None:  # the grader stopped the cell: say so in Spanish, keep the English for the instructor
+            template = texts.get(_LIMIT_MESSAGES[ce.limit], "")
+            value = "?" if ce.limit_value is None else f"{ce.limit_value:g}"
+            error["message"] = template.format(value=value) if template else ce.evalue
             error["detail"] = ce.evalue
         errors.append(error)
     return errors
 
 
-# Cell errors the grader makes itself (runner.py), and the rubric message that explains each one.
-_GRADER_CELL_ERRORS = {"Timeout": "cell_timeout", "MemoryLimit": "cell_memory", "KernelDied": "cell_kernel_died"}
+# The limit that stopped a cell (CellError.limit), and the rubric message that explains it.
+_LIMIT_MESSAGES = {"cell_timeout": "cell_timeout", "total_timeout": "cell_timeout_total", "memory": "cell_memory",
+                   "kernel_died": "cell_kernel_died"}
 
 
 def _library_versions() -> dict[str, str]:

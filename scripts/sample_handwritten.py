@@ -139,13 +139,13 @@ def _outputs_for(tag: str) -> list[nbformat.NotebookNode]:
 
 
 LEGACY_SUMMARY = """_________________________________________________________________
-Layer (type)                 Output Shape              Param #
+Layer (type)                 Output Shape              Param #   
 =================================================================
-dense_1 (Dense)              (None, 256)               200960
+dense_1 (Dense)              (None, 256)               200960    
 _________________________________________________________________
-dense_2 (Dense)              (None, 128)               32896
+dense_2 (Dense)              (None, 128)               32896     
 _________________________________________________________________
-dense_3 (Dense)              (None, 10)                1290
+dense_3 (Dense)              (None, 10)                1290      
 =================================================================
 Total params: 235,146
 Trainable params: 235,146

@@ -118,7 +118,7 @@ def test_restored_fit_is_reported_and_the_probe_patches_itself_back(
     # Re-patched in cell 5 before its fit, so that fit is recorded; cell 6's fit trained for real.
     where = [(f.location.cell, f.location.line, f.location.function) for f in trace.fits]
     assert where == [(4, 1, "entrenar"), (5, 13, None), (7, 3, "entrenar")]  # %%time: line 1
-    assert not events.failed_fit_locations(trace) and not any("probe note" in m for m in trace.messages)
+    assert not trace.failed_fits and not any("probe note" in m for m in trace.messages)
     executed = json.loads((out / "executed.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for o in executed["cells"][6].get("outputs", []))
     assert "entrenado de verdad: 1" in printed, executed["cells"][6].get("outputs")
@@ -266,7 +266,7 @@ def test_a_fit_the_probe_failed_to_record_is_not_a_hidden_fit(tmp_path: Path) ->
     (tmp_path / "events.jsonl").write_text(json.dumps(failed) + "\n" + json.dumps(forged) + "\n")
     trace = Trace(student="s")
     events.assemble(trace, sub, tmp_path, tmp_path / "out", 10_000)
-    assert "probe: fit not recorded at cell=1 line=3 in_function=False" in trace.messages
+    assert trace.failed_fits == [Location(cell=1, line=3, function=None)]
     assert any("1 malformed event line(s)" in m for m in trace.messages), trace.messages
     assert unrecorded_fits(sub, trace, analyze(sub)) == []
     assert unrecorded_fits(sub, Trace(student="s"), analyze(sub)) != []  # without the note: hidden

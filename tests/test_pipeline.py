@@ -49,7 +49,7 @@ def test_capture_problems_reach_the_student_in_spanish_and_the_instructor_in_det
     from grader.rules import load_rubric
 
     texts = load_rubric().messages
-    trace = Trace(student="a", status="timeout", messages=["timing: cell 3 1.2 s", "cell 3 interrupted after 120 s"])
+    trace = Trace(student="a", status="timeout", messages=["cell 3 interrupted after 120 s"])
     (error,) = _errors(Submission("a", Path("a.ipynb"), "ipynb"), trace, texts)
     assert error["message"] == texts["capture_timeout"] and "tiempo límite" in error["message"]
     assert error["detail"] == "cell 3 interrupted after 120 s"
@@ -65,9 +65,12 @@ def test_cells_the_grader_stopped_are_explained_in_spanish() -> None:
     from grader.rules import load_rubric
 
     trace = Trace(student="s", status="memory", errors=[
-        CellError(cell=3, ename="Timeout", evalue="cell time limit of 30 s exceeded"),
-        CellError(cell=5, ename="Timeout", evalue="total time limit of 900 s exceeded"),
-        CellError(cell=6, ename="MemoryLimit", evalue="kernel killed: memory use 3126 MB over the limit of 3072 MB"),
+        CellError(cell=3, ename="Timeout", evalue="cell time limit of 30 s exceeded", limit="cell_timeout",
+                  limit_value=30),
+        CellError(cell=5, ename="Timeout", evalue="total time limit of 900 s exceeded", limit="total_timeout",
+                  limit_value=900),
+        CellError(cell=6, ename="MemoryLimit", evalue="kernel killed: memory use 3126 MB over the limit of 3072 MB",
+                  limit="memory", limit_value=3072),
         CellError(cell=7, ename="ZeroDivisionError", evalue="division by zero", line=2),
     ])
     errors = _errors(Submission(student="s", path=Path("s.ipynb"), kind="ipynb"), trace, load_rubric().messages)

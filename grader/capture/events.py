@@ -23,32 +23,25 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from grader.capture.kernel.probe import array_digest
-from grader.capture.trace import ArrayRef, CompileRecord, EvalRecord, FitRecord, Location, ModelRecord, Trace
+from grader.capture.trace import (
+    ArrayRef,
+    CompileRecord,
+    EvalRecord,
+    FitRecord,
+    Location,
+    ModelRecord,
+    Tampering,
+    Trace,
+)
 from grader.load import Submission
 
 MAX_EVENTS_BYTES = 64 * 2**20
 MAX_EVENTS = 20_000
 MAX_MODEL_ID = 1_000_000
-MAX_TAMPER_MESSAGES = 20
+MAX_RECORDED_PER_KIND = 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,60}\.[A-Za-z_][A-Za-z0-9_]{0,60}$")
-# "probe tamper: cell=4 line=7 replaced=Model.fit,Sequential.fit" (cell/line 0-based/1-based, "-" unknown)
-TAMPER_PREFIX = "probe tamper: "
-_TAMPER = re.compile(r"^probe tamper: cell=(\d+|-) line=(\d+|-) replaced=([\w.,]+)$")
-# A fit the probe saw but failed to record (its own error): "probe: fit not recorded at cell=4 line=13
-# in_function=False".
-FIT_FAILED_PREFIX = "probe: fit not recorded at "
-_FIT_FAILED = re.compile(r"^probe: fit not recorded at cell=(\d+|-) line=(\d+|-) in_function=(True|False)$")
 
-
-@dataclasses.dataclass(frozen=True)
-class Tampering:
-    """Student code undid the probe's patches (cell = where it happened, when known)."""
-
-    cell: int | None
-    line: int | None
-    replaced: tuple[str, ...]  # "Model.fit", ... or ("grader_probe",) when the probe itself was removed
-    before: int | None = None  # noticed by the hidden cell before this cell
 
 
 class _Invalid(ValueError):
@@ -93,14 +86,14 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
                 failed_fits += 1
                 loc = _typed(Location, event.get("location"))
                 _check_location(loc, sub)
-                if failed_fits <= MAX_TAMPER_MESSAGES:
-                    trace.messages.append(f"{FIT_FAILED_PREFIX}cell={_dash(loc.cell)} line={_dash(loc.line)} "
-                                          f"in_function={loc.function is not None}")
+                if failed_fits <= MAX_RECORDED_PER_KIND:
+                    trace.failed_fits.append(Location(cell=loc.cell, line=loc.line,
+                                                      function="?" if loc.function is not None else None))
             elif kind == "tamper":
-                message = _tamper_message(event, sub)
+                tampering = _tampering(event, sub)
                 tampered += 1
-                if tampered <= MAX_TAMPER_MESSAGES:
-                    trace.messages.append(message)
+                if tampered <= MAX_RECORDED_PER_KIND:
+                    trace.tamperings.append(tampering)
             elif kind in ("evaluate", "predict"):
                 _model_id(event.get("model_id"))
                 trace.evals.append(_typed(EvalRecord, dict(event, kind=kind)))
@@ -116,42 +109,22 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
     _copy_arrays(trace, events_dir / "arrays", out_dir / "arrays", array_bytes)
 
 
-def _tamper_message(event: dict, sub: Submission) -> str:
+def _tampering(event: dict, sub: Submission) -> Tampering:
     cell, line, replaced = event.get("cell"), event.get("line"), event.get("replaced")
     if not isinstance(replaced, list) or not replaced or not all(isinstance(r, str) and _METHOD.match(r)
                                                                  for r in replaced[:10]):
         raise _Invalid("tamper")
     cell = cell if type(cell) is int and 0 <= cell < len(sub.cells) else None
     line = line if type(line) is int and 1 <= line <= 100_000 else None
-    return f"{TAMPER_PREFIX}cell={_dash(cell)} line={_dash(line)} replaced={','.join(dict.fromkeys(replaced[:10]))}"
-
-
-def _dash(value: int | None) -> str:
-    return "-" if value is None else str(value)
-
-
-def failed_fit_locations(trace: Trace) -> list[Location]:
-    """Where the probe saw a fit but could not record it (a probe error, not the student's)."""
-    found = []
-    for message in trace.messages:
-        if match := _FIT_FAILED.match(message):
-            cell, line, in_function = match.groups()
-            found.append(Location(cell=None if cell == "-" else int(cell), line=None if line == "-" else int(line),
-                                  function="?" if in_function == "True" else None))
-    return found
+    return Tampering(cell, line, tuple(dict.fromkeys(replaced[:10])))
 
 
 def tamperings(trace: Trace) -> list[Tampering]:
     """What the trace says about student code undoing the probe: the runner's record that a hidden
     at_cell found the probe removed, and the probe's `tamper` events."""
-    found = [Tampering(None, None, ("grader_probe",), before=f.cell) for f in trace.hidden_failures
-             if f.step == "at_cell" and f.ename == "GraderProbeLost"]
-    for message in trace.messages:
-        if match := _TAMPER.match(message):
-            cell, line, replaced = match.groups()
-            found.append(Tampering(None if cell == "-" else int(cell), None if line == "-" else int(line),
-                                   tuple(replaced.split(","))))
-    return found
+    lost = [Tampering(None, None, ("grader_probe",), before=f.cell) for f in trace.hidden_failures
+            if f.step == "at_cell" and f.ename == "GraderProbeLost"]
+    return lost + trace.tamperings
 
 
 def _open_regular(path: Path, max_size: int | None = None) -> BinaryIO | None:

@@ -32,7 +32,7 @@ from nbclient.exceptions import DeadKernelError
 
 from grader.capture import events
 from grader.capture.sandbox import KERNEL_NAME
-from grader.capture.trace import CellError, HiddenFailure, Trace
+from grader.capture.trace import CaptureTimings, CellError, CellTiming, HiddenFailure, Trace
 from grader.capture.workspace import Workspace, create_workspace, install_kernelspec
 from grader.load import Submission
 from grader.options import Limits
@@ -147,8 +147,9 @@ class _Run:
         if self.output_dropped:
             self.trace.messages.append(f"output cap: {self.output_dropped} bytes of cell output dropped "
                                        f"(limit {self.limits.output_bytes})")
-        self.trace.messages.append("timing: kernel start {:.1f}s; probe install {:.1f}s; cells {}".format(
-            self.kernel_start_s, self.probe_install_s, ", ".join(f"{i}:{t:.1f}s" for i, t in self.timings)))
+        self.trace.timings = CaptureTimings(
+            kernel_start_s=round(self.kernel_start_s, 2), probe_install_s=round(self.probe_install_s, 2),
+            cells=[CellTiming(cell=i, seconds=round(t, 2)) for i, t in self.timings])
 
     def _run_cell(self, client: NotebookClient, index: int, cell: Any) -> bool:
         """Run one student cell; False when the run must stop."""
@@ -193,8 +194,9 @@ class _Run:
     def _timed_out(self, index: int, seconds: float, *, total: bool) -> None:
         self.trace.status = "timeout"
         what = "total time limit" if total else "cell time limit"
-        self.trace.errors.append(CellError(cell=index, ename="Timeout",
-                                           evalue=f"{what} of {seconds:.0f} s exceeded"))
+        self.trace.errors.append(CellError(cell=index, ename="Timeout", evalue=f"{what} of {seconds:.0f} s exceeded",
+                                           limit="total_timeout" if total else "cell_timeout",
+                                           limit_value=float(seconds)))
 
     def _dead(self, watchdog: _MemoryWatchdog, index: int | None) -> None:
         if any(e.ename in ("KernelDied", "MemoryLimit") for e in self.trace.errors):
@@ -202,11 +204,12 @@ class _Run:
         if watchdog.fired:
             self.trace.status = "memory"
             self.trace.errors.append(CellError(cell=index, ename="MemoryLimit", evalue=(
-                f"kernel killed: memory use {watchdog.peak_mb} MB over the limit of {self.limits.memory_mb} MB")))
+                f"kernel killed: memory use {watchdog.peak_mb} MB over the limit of {self.limits.memory_mb} MB"),
+                limit="memory", limit_value=float(self.limits.memory_mb)))
         else:
             self.trace.status = "kernel_died"
             self.trace.errors.append(CellError(cell=index, ename="KernelDied", evalue="the kernel died",
-                                               traceback=self._log_tail()))
+                                               traceback=self._log_tail(), limit="kernel_died"))
 
     def _on_error(self, cell: Any, cell_index: int, execute_reply: dict) -> None:
         self.replies[cell_index] = execute_reply.get("content", {})

@@ -14,7 +14,7 @@ from typing import Any
 
 from grader.codec import from_data, to_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: tamperings, failed fits, timings and stopping limits as typed fields
 
 
 @dataclass
@@ -100,13 +100,42 @@ class EvalRecord:
     location: Location = field(default_factory=Location)
 
 
+# The limits with which the grader stops a cell (CellError.limit); the rubric explains each one.
+LIMITS = ("cell_timeout", "total_timeout", "memory", "kernel_died")
+
+
 @dataclass
 class CellError:
     cell: int | None
     ename: str
-    evalue: str
+    evalue: str  # the student's error text, or the grader's English detail when it stopped the cell
     line: int | None = None
     traceback: str = ""  # last lines, ANSI colours stripped
+    limit: str | None = None  # one of LIMITS when the grader stopped the cell, else None
+    limit_value: float | None = None  # that limit: seconds or MB
+
+
+@dataclass(frozen=True)
+class Tampering:
+    """Student code undid the probe's patches (cell = where it happened, when known)."""
+
+    cell: int | None
+    line: int | None
+    replaced: tuple[str, ...]  # "Model.fit", ... or ("grader_probe",) when the probe itself was removed
+    before: int | None = None  # noticed by the hidden cell before this cell
+
+
+@dataclass
+class CellTiming:
+    cell: int  # 0-based student cell
+    seconds: float
+
+
+@dataclass
+class CaptureTimings:
+    kernel_start_s: float = 0.0
+    probe_install_s: float = 0.0  # imports TensorFlow in the kernel
+    cells: list[CellTiming] = field(default_factory=list)
 
 
 @dataclass
@@ -131,6 +160,9 @@ class Trace:
     messages: list[str] = field(default_factory=list)  # notes for the instructor (English)
     cells_started: list[int] | None = None  # student cells the runner started; None: not recorded
     hidden_failures: list[HiddenFailure] = field(default_factory=list)
+    tamperings: list[Tampering] = field(default_factory=list)  # the probe's `tamper` events
+    failed_fits: list[Location] = field(default_factory=list)  # fits the probe saw but failed to record
+    timings: CaptureTimings | None = None
     duration_s: float = 0.0
     limits: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
@@ -143,7 +175,8 @@ class Trace:
     def from_json(cls, text: str) -> Trace:
         data = json.loads(text)
         if data.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"trace schema {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+            raise ValueError(f"trace schema version {data.get('schema_version')!r} is not the {SCHEMA_VERSION} this"
+                             " grader reads: capture the hand-in again (grader capture, or grade it again)")
         return from_data(cls, data)
 
     def save(self, path: Path) -> None:

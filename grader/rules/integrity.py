@@ -15,8 +15,8 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from grader.capture.events import Tampering, failed_fit_locations, tamperings
-from grader.capture.trace import Trace
+from grader.capture.events import tamperings
+from grader.capture.trace import Tampering, Trace
 from grader.load import Submission
 from grader.results import Verdict
 from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, names, where
@@ -72,7 +72,7 @@ def unrecorded_fits(sub: Submission, trace: Trace, static: dict[str, Any]) -> li
     """Fit call sites that certainly ran but are missing from trace.fits."""
     found: list[UnrecordedFit] = []
     # A fit the probe failed to record (its own error) is not hidden by the student.
-    seen = [f.location for f in trace.fits] + failed_fit_locations(trace)
+    seen = [f.location for f in trace.fits] + trace.failed_fits
     for exp in expected_fits(sub, completed_cells(sub, trace), static):
         recorded = sum(1 for loc in seen if _recorded_at(loc, exp))
         if recorded < exp.count:

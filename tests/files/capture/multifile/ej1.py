@@ -1,4 +1,6 @@
+import numpy as np
 from keras.datasets import fashion_mnist
+
 from utils import build_model, train
 
 (x_train, y_train), _ = fashion_mnist.load_data()
