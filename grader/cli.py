@@ -16,8 +16,6 @@ from grader import __version__
 from grader.errors import GraderError
 from grader.options import Budget, GradeOptions, Limits, quiet_tensorflow
 
-SYMBOLS = {"pass": "✓", "fail": "✗", "warn": "⚠", "skip": "–"}
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -142,6 +140,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def print_checklist(result, out_dir: Path) -> None:
+    from grader.report.view import STATUS_ICONS
+
     print(f"\nEntrega: {result.student}    Nota: {result.score:g} / {result.max_score:g}"
           f"  (presupuesto {result.meta.get('budget', '?')})")
     for e in result.errors:
@@ -150,12 +150,12 @@ def print_checklist(result, out_dir: Path) -> None:
     for ex in result.exercises:
         print(f"\n  {ex.title}: {ex.points:g} / {ex.max_points:g}")
         for v in (v for v in result.rules if v.exercise == ex.exercise):
-            print(f"    {SYMBOLS.get(v.status, '?')} {v.id}: {v.message}")
+            print(f"    {STATUS_ICONS.get(v.status, '?')} {v.id}: {v.message}")
     others = [v for v in result.rules if v.exercise not in {ex.exercise for ex in result.exercises}]
     if others:
         print("\n  General:")
         for v in others:
-            print(f"    {SYMBOLS.get(v.status, '?')} {v.id}: {v.message}")
+            print(f"    {STATUS_ICONS.get(v.status, '?')} {v.id}: {v.message}")
     print(f"\nInforme: {out_dir / (result.student + '.html')}")
 
 
@@ -168,11 +168,11 @@ def print_annotations(result, sub) -> None:
         level = "error" if v.status == "fail" and v.severity == "error" else "warning"
         ev = v.evidence[0] if v.evidence else None
         where = f"file={first_file}"
-        if ev is not None and ev.cell is not None and ev.cell < len(sub.cells):
-            origin = sub.cells[ev.cell].origin
-            where = f"file={origin.file or first_file}"
+        position = sub.file_position(ev.cell, ev.line) if ev is not None else None
+        if position is not None:
+            where = f"file={position[0] or first_file}"
             if sub.kind != "ipynb":
-                where += f",line={origin.line + max((ev.line or 1) - 1, 0)}"
+                where += f",line={position[1]}"
         message = v.message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         print(f"::{level} {where},title={v.id}::{message}")
 

@@ -26,11 +26,3 @@ class ConfigError(GraderError):
 
 class DataError(GraderError):
     """Fashion-MNIST cannot be found or does not look like Fashion-MNIST."""
-
-
-class CaptureError(GraderError):
-    """The student kernel could not be started at all (not: student code failed)."""
-
-
-class RetrainError(GraderError):
-    """The trusted trainer failed for a reason that is the grader's, not the student's."""

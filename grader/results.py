@@ -11,7 +11,11 @@ from typing import Any
 
 from grader.codec import to_data
 
+# The project's shared vocabulary, said once: verdict statuses, exercise ids, and the groups that carry
+# points (the exercises plus "general", the rules that only deduct).
 STATUSES = ("pass", "fail", "warn", "skip")
+EXERCISES = ("ex1", "ex2", "ex3", "ex4")
+GROUPS = (*EXERCISES, "general")
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Evidence:
     line: int | None = None
     excerpt: str = ""  # a few lines of the student's code, verbatim (untrusted!)
     values: dict[str, Any] = field(default_factory=dict)
+    where: str = ""  # Spanish, in the hand-in's own terms: "celda 7, línea 3" or "línea 12 de ej1.py"
 
 
 @dataclass

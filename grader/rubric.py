@@ -20,11 +20,9 @@ import yaml
 
 from grader.errors import ConfigError
 from grader.resources import default_rubric
+from grader.results import EXERCISES, GROUPS, STATUSES
 
-EXERCISES = ("ex1", "ex2", "ex3", "ex4")
-GROUPS = EXERCISES + ("general",)
 SEVERITIES = ("error", "warning", "info")
-STATUSES = ("pass", "fail", "warn", "skip")
 DEFAULT_PARTIAL = MappingProxyType({"pass": 1.0, "warn": 0.5, "fail": 0.0, "skip": 0.0})
 
 _TOP_KEYS = {"title", "exercises", "messages", "rules"}

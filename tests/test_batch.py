@@ -62,7 +62,10 @@ def run_cli(*args: str, **kw) -> subprocess.CompletedProcess:
 
 
 def rows(out: Path) -> dict[str, tuple]:
-    with sqlite3.connect(out / "gradebook.sqlite") as db:
+    # The batch may have created the file but not yet its table (polled while it starts): no rows yet.
+    with sqlite3.connect(out / "gradebook.sqlite", timeout=30) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'results'").fetchone():
+            return {}
         return {r[0]: r[1:] for r in db.execute("SELECT student, status, attempts, finished_at FROM results")}
 
 

@@ -185,6 +185,3 @@ class Trace:
     @classmethod
     def load(cls, path: Path) -> Trace:
         return cls.from_json(path.read_text(encoding="utf-8"))
-
-    def fits_of(self, model_id: int) -> list[FitRecord]:
-        return [f for f in self.fits if f.model_id == model_id]

@@ -66,6 +66,17 @@ class Submission:
     def code_cells(self) -> list[Cell]:
         return [c for c in self.cells if c.cell_type == "code"]
 
+    def file_position(self, cell: int | None, line: int | None = None) -> tuple[str, int | None] | None:
+        """Where (cell, line-in-cell) is in the files the student handed in: (file, line in that file).
+        For a notebook the line is the line inside the cell; for a .py/.md file it is the file's own
+        line. None when the cell does not exist."""
+        if cell is None or not 0 <= cell < len(self.cells):
+            return None
+        origin = self.cells[cell].origin
+        if origin.cell is None or not origin.file.lower().endswith(".ipynb"):
+            return origin.file, origin.line + (line or 1) - 1
+        return origin.file, line
+
 
 class FileProblem(Exception):
     """One file (or ZIP) cannot be loaded; carries the `LoadError` to report.

@@ -28,11 +28,9 @@ from typing import Any
 
 from grader.report.render import report_filename
 from grader.report.view import location
-from grader.results import GradeResult, Verdict
+from grader.results import GROUPS, GradeResult, Verdict
 
-CSV_COLUMNS = ("student", "score", "max_score", "grade_10", "ex1", "ex2", "ex3", "ex4", "general",
-               "failed_rules", "errors", "feedback")
-_EXERCISE_COLUMNS = ("ex1", "ex2", "ex3", "ex4", "general")
+CSV_COLUMNS = ("student", "score", "max_score", "grade_10", *GROUPS, "failed_rules", "errors", "feedback")
 # XML 1.0 cannot carry most control characters; a student's excerpt may contain them.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -91,7 +89,7 @@ def write_csv(results: list[GradeResult], path: Path) -> Path:
                     _num(r.score),
                     _num(r.max_score),
                     _num(10 * r.score / r.max_score) if r.max_score else "",
-                    *(_num(points[c]) if c in points else "" for c in _EXERCISE_COLUMNS),
+                    *(_num(points[c]) if c in points else "" for c in GROUPS),
                     ";".join(v.id for v in r.rules if v.status == "fail"),
                     len(r.errors),
                     feedback_summary(r),

@@ -75,7 +75,10 @@ def fmt_pct(x: float | None) -> str:
 
 
 def location(ev: Evidence) -> str:
-    """Where a piece of evidence points, as students read it: cells are shown 1-based."""
+    """Where a piece of evidence points, as students read it: what the rule wrote (in the hand-in's own
+    terms), else the cell shown 1-based."""
+    if ev.where:
+        return ev.where
     parts = []
     if ev.cell is not None:
         parts.append(f"celda {ev.cell + 1}")

@@ -13,9 +13,9 @@ import re
 import tokenize
 
 from grader.load import Cell
-from grader.results import Evidence, Verdict
-from grader.rules.attribution import EXERCISES, fold, marker_exercise
-from grader.rules.base import BaseRule, RuleContext
+from grader.results import EXERCISES, Evidence, Verdict
+from grader.rules.attribution import fold, marker_exercise
+from grader.rules.base import BaseRule, RuleContext, where
 from grader.source.static import strip_magics
 
 _STATEMENT = re.compile(r"^\W*\*\*\W*(ejercicio|pregunta)\s*\d")  # the template's bold statements
@@ -81,7 +81,8 @@ class AnalysisWritten(BaseRule):
                 details.append(f"ejercicio {number}: el análisis no menciona ideas como {expected}")
             if cells:
                 evidence.append(Evidence(cell=cells[0], line=None, excerpt=text.strip()[:200],
-                                         values={"exercise": ex, "words": count, "keywords": keywords}))
+                                         values={"exercise": ex, "words": count, "keywords": keywords},
+                                         where=where(ctx, cells[0])))
         if not missing:
             return self.verdict(ctx, "pass", evidence=evidence)
         status = "fail" if len(missing) == len(EXERCISES) else "warn"

@@ -20,7 +20,6 @@ from grader.load import Submission, exercise_number, markdown_headings
 from grader.results import RunResult
 from grader.source.static import normalize_activation, normalize_initializer, normalize_optimizer
 
-EXERCISES = ("ex1", "ex2", "ex3", "ex4")
 TEST_ROWS = 10_000  # Fashion-MNIST test size: the fallback when row fingerprints are missing
 
 _HEADING_KEYWORDS = (
@@ -155,14 +154,6 @@ def exercise_at(sub: Submission, cell: int | None, line: int | None,
     if _comment_markers(sub.cells[cell].source) and line is not None:
         return previous
     return own
-
-
-def exercise_of_cell(sub: Submission, cell_index: int | None) -> tuple[str | None, str]:
-    """(exercise, where it came from) for a cell: headings, banners or its file name."""
-    if cell_index is None or not 0 <= cell_index < len(sub.cells):
-        return None, "none"
-    ex = cell_exercises(sub).get(cell_index)
-    return (ex, "heading") if ex else (None, "none")
 
 
 def touches_test(ref: ArrayRef | None) -> bool:

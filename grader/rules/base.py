@@ -167,12 +167,12 @@ class BaseRule:
 def where(ctx: RuleContext, cell: int | None, line: int | None = None) -> str:
     """'celda 7, línea 3' (1-based), or 'línea 12 de ej1.py' for a .py hand-in."""
     sub = ctx.submission
-    if cell is None or not 0 <= cell < len(sub.cells):
+    position = sub.file_position(cell, line)
+    if position is None:
         return "celda desconocida"
     origin = sub.cells[cell].origin
     if origin.file.lower().endswith(".py"):
-        file_line = origin.line + (line or 1) - 1
-        return f"línea {file_line} de {origin.file}"
+        return f"línea {position[1]} de {origin.file}"
     template = ctx.rubric.messages.get("where", "celda {cell}, línea {line}")
     if line is None:
         return f"celda {cell + 1}"
@@ -192,7 +192,8 @@ def excerpt(sub: Submission, cell: int | None, line: int | None, end_line: int |
 
 def evidence_at(ctx: RuleContext, cell: int | None, line: int | None, end_line: int | None = None,
                 **values: Any) -> Evidence:
-    return Evidence(cell=cell, line=line, excerpt=excerpt(ctx.submission, cell, line, end_line), values=values)
+    return Evidence(cell=cell, line=line, excerpt=excerpt(ctx.submission, cell, line, end_line), values=values,
+                    where=where(ctx, cell, line) if cell is not None else "")
 
 
 def fit_evidence(ctx: RuleContext, fit: FitRecord, **values: Any) -> Evidence:

@@ -16,7 +16,7 @@ from grader.rules.base import (
     MAX_EVIDENCE,
     BaseRule,
     RuleContext,
-    excerpt,
+    evidence_at,
     fact_evidence,
     fit_evidence,
     fit_where,
@@ -273,8 +273,7 @@ class Ex42TestEvaluation(_ExerciseRule):
         counted = [e for e in evals if e.kind == "evaluate"] or evals
         if not counted:
             return self.verdict(ctx, "fail", "fail_not_evaluated")
-        ev = [Evidence(cell=e.location.cell, line=e.location.line,
-                      excerpt=excerpt(ctx.submission, e.location.cell, e.location.line)) for e in counted[:MAX_EVIDENCE]]
+        ev = [evidence_at(ctx, e.location.cell, e.location.line) for e in counted[:MAX_EVIDENCE]]
         place = where(ctx, counted[0].location.cell, counted[0].location.line)
         if len(counted) > 1:
             return self.verdict(ctx, "warn", "warn_repeated", values={"value": len(counted), "where": place}, evidence=ev)

@@ -86,7 +86,8 @@ class ExecutionOrder(BaseRule):
         for before, cell in itertools.pairwise(counted):
             if cell.execution_count <= before.execution_count:  # type: ignore[operator]
                 evidence = [Evidence(cell=c.index, line=None, excerpt=c.source.splitlines()[0] if c.source else "",
-                                     values={"execution_count": c.execution_count}) for c in (before, cell)]
+                                     values={"execution_count": c.execution_count}, where=where(ctx, c.index))
+                            for c in (before, cell)]
                 return self.verdict(ctx, "warn", values={"where": where(ctx, cell.index), "value": cell.execution_count,
                                                          "previous": before.execution_count}, evidence=evidence)
         return self.verdict(ctx, "pass")

@@ -12,7 +12,7 @@ from grader.rules.base import (
     MAX_EVIDENCE,
     BaseRule,
     RuleContext,
-    excerpt,
+    evidence_at,
     fact_evidence,
     fit_evidence,
     fit_where,
@@ -192,8 +192,7 @@ class NoTestTuning(BaseRule):
         others = [e for e in tested if e.model_id != final]
         if others:
             first = others[0]
-            ev = [Evidence(cell=e.location.cell, line=e.location.line,
-                           excerpt=excerpt(ctx.submission, e.location.cell, e.location.line)) for e in others[:MAX_EVIDENCE]]
+            ev = [evidence_at(ctx, e.location.cell, e.location.line) for e in others[:MAX_EVIDENCE]]
             return ("warn_test_for_selection", {"where": where(ctx, first.location.cell, first.location.line),
                                                 "value": len(tested)}, ev)
         return None

@@ -11,8 +11,8 @@ from typing import Any
 from grader.capture.trace import Trace
 from grader.errors import ConfigError
 from grader.load import Submission
-from grader.results import ExerciseScore, RunResult, Verdict
-from grader.rubric import EXERCISES, Rubric, read_rubric
+from grader.results import EXERCISES, ExerciseScore, RunResult, Verdict
+from grader.rubric import Rubric, read_rubric
 from grader.rules.analysis import AnalysisWritten
 from grader.rules.attribution import Attribution
 from grader.rules.base import Rule, RuleContext
