@@ -64,7 +64,7 @@ class AnalysisWritten(BaseRule):
             return skipped
         p = self.spec(ctx).params
         if not ctx.submission.cells:
-            return self.skip(ctx, "la entrega está vacía")
+            return self.skip(ctx, "empty")
         prose = self.prose_by_exercise(ctx)
         missing, details, evidence = [], [], []
         for ex in EXERCISES:

@@ -18,6 +18,7 @@ from typing import Any
 from grader.capture.trace import ArrayRef, FitRecord, Trace
 from grader.load import Submission, exercise_number, markdown_headings
 from grader.results import RunResult
+from grader.rules.places import place
 from grader.source.static import normalize_activation, normalize_initializer, normalize_optimizer
 
 TEST_ROWS = 10_000  # Fashion-MNIST test size: the fallback when row fingerprints are missing
@@ -310,13 +311,6 @@ def _final(fits: list[FitRecord], trace: Trace, out: Attribution) -> tuple[int |
     return None, "no hay modelo del ejercicio 4"
 
 
-def _place(sub: Submission, cell: int | None, line: int | None) -> str:
-    if cell is None or not 0 <= cell < len(sub.cells):
-        return "celda desconocida"
-    origin = sub.cells[cell].origin
-    if origin.file.lower().endswith(".py"):
-        return f"línea {origin.line + (line or 1) - 1} de {origin.file}"
-    return f"celda {cell + 1}"
 
 
 def _evidence(sub: Submission, out: Attribution, fits: list[FitRecord], why: str) -> list[str]:
@@ -329,7 +323,7 @@ def _evidence(sub: Submission, out: Attribution, fits: list[FitRecord], why: str
     by_index = {f.index: f for f in fits}
     for fa in out.fits:
         loc = by_index[fa.fit_index].location
-        where = _place(sub, loc.cell, loc.line)
+        where = place(sub, loc.cell, loc.line)
         target = f"ejercicio {fa.exercise[2:]}" if fa.exercise else "sin ejercicio"
         reason = reasons[fa.source].format(aspect=aspect.get(fa.exercise or "", "un aspecto"))
         label = f" ({fa.label})" if fa.label else ""

@@ -16,6 +16,7 @@ from grader.load import Submission
 from grader.results import Evidence, RunResult, Verdict
 from grader.rubric import Rubric, RuleSpec, render
 from grader.rules.attribution import Attribution, cell_exercises, touches_test
+from grader.rules.places import DEFAULT_TEMPLATE, place
 from grader.source.reported import reported_metrics
 from grader.source.static import analyze
 
@@ -141,7 +142,12 @@ class BaseRule:
                        title=spec.title)
 
     def skip(self, ctx: RuleContext, reason: str) -> Verdict:
-        return self.verdict(ctx, "skip", values={"reason": reason})
+        """Skip for one of SKIP_REASONS; the Spanish text is the rubric's `messages.skip_<reason>`."""
+        return self.skip_because(ctx, ctx.rubric.messages[f"skip_{reason}"])
+
+    def skip_because(self, ctx: RuleContext, text: str) -> Verdict:
+        """Skip with a reason the rule already has as rubric text (its own params)."""
+        return self.verdict(ctx, "skip", values={"reason": " ".join(text.split())})
 
     def not_trabajo2(self, ctx: RuleContext) -> Verdict:
         """Exercise rules on a hand-in that is unreadable or another homework: fail, saying why."""
@@ -158,25 +164,21 @@ class BaseRule:
     def skip_unless_trabajo2(self, ctx: RuleContext) -> Verdict | None:
         """General rules have nothing to say about an unreadable hand-in or another homework."""
         if ctx.submission.load_error is not None:
-            return self.skip(ctx, "no se pudo leer la entrega")
+            return self.skip(ctx, "unreadable")
         if not ctx.looks_like_trabajo2:
-            return self.skip(ctx, "la entrega no parece el Trabajo 2")
+            return self.skip(ctx, "not_trabajo2")
         return None
+
+
+# Why a rule may have nothing to judge; each has its Spanish text in the rubric's `messages.skip_<reason>`.
+SKIP_REASONS = ("unreadable", "not_trabajo2", "not_run", "no_code", "no_code_cells", "empty", "no_fits",
+                "nothing_trained", "not_notebook", "no_saved_outputs", "no_execution_counts", "no_final_run",
+                "retrain_cut", "no_saved_final")
 
 
 def where(ctx: RuleContext, cell: int | None, line: int | None = None) -> str:
     """'celda 7, línea 3' (1-based), or 'línea 12 de ej1.py' for a .py hand-in."""
-    sub = ctx.submission
-    position = sub.file_position(cell, line)
-    if position is None:
-        return "celda desconocida"
-    origin = sub.cells[cell].origin
-    if origin.file.lower().endswith(".py"):
-        return f"línea {position[1]} de {origin.file}"
-    template = ctx.rubric.messages.get("where", "celda {cell}, línea {line}")
-    if line is None:
-        return f"celda {cell + 1}"
-    return template.format(cell=cell + 1, line=line)
+    return place(ctx.submission, cell, line, ctx.rubric.messages.get("where", DEFAULT_TEMPLATE))
 
 
 def excerpt(sub: Submission, cell: int | None, line: int | None, end_line: int | None = None) -> str:

@@ -19,10 +19,10 @@ class OutputsSaved(BaseRule):
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not _is_notebook(ctx):
-            return self.skip(ctx, "la entrega no es un cuaderno (.ipynb), no guarda salidas")
+            return self.skip(ctx, "no_saved_outputs")
         code = ctx.submission.code_cells
         if not code:
-            return self.skip(ctx, "el cuaderno no tiene celdas de código")
+            return self.skip(ctx, "no_code_cells")
         with_outputs = [c for c in code if c.outputs]
         if with_outputs:
             return self.verdict(ctx, "pass", values={"value": len(with_outputs)})
@@ -36,7 +36,7 @@ class CellsRun(BaseRule):
     def check(self, ctx: RuleContext) -> Verdict:
         trace = ctx.trace
         if trace.status == "not_run":
-            return self.skip(ctx, "no se ejecutó (" + (trace.messages[0] if trace.messages else "sin motivo") + ")")
+            return self.skip(ctx, "unreadable" if ctx.submission.load_error else "no_code")
         problems, evidence = [], []
         for err in trace.errors:
             place = where(ctx, err.cell, err.line)
@@ -64,7 +64,7 @@ class CodeParses(BaseRule):
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.submission.code_cells:
-            return self.skip(ctx, "la entrega no contiene código")
+            return self.skip(ctx, "no_code")
         errors = ctx.static.get("syntax_errors", [])
         if not errors:
             return self.verdict(ctx, "pass")
@@ -79,10 +79,10 @@ class ExecutionOrder(BaseRule):
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not _is_notebook(ctx):
-            return self.skip(ctx, "la entrega no es un cuaderno (.ipynb)")
+            return self.skip(ctx, "not_notebook")
         counted = [c for c in ctx.submission.code_cells if c.execution_count is not None]
         if len(counted) < 2:
-            return self.skip(ctx, "el cuaderno no guarda contadores de ejecución")
+            return self.skip(ctx, "no_execution_counts")
         for before, cell in itertools.pairwise(counted):
             if cell.execution_count <= before.execution_count:  # type: ignore[operator]
                 evidence = [Evidence(cell=c.index, line=None, excerpt=c.source.splitlines()[0] if c.source else "",

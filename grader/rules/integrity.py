@@ -112,9 +112,9 @@ class FitsRecorded(BaseRule):
 
     def check(self, ctx: RuleContext) -> Verdict:
         if ctx.submission.load_error is not None:
-            return self.skip(ctx, "no se pudo leer la entrega")
+            return self.skip(ctx, "unreadable")
         if ctx.trace.status == "not_run":
-            return self.skip(ctx, "la entrega no se ejecutó")
+            return self.skip(ctx, "not_run")
         hidden = unrecorded(ctx)
         tampered = _first_per_cell(tamperings(ctx.trace))
         if hidden:

@@ -42,16 +42,16 @@ class FinalValAccuracy(BaseRule):
         reasons = p["reasons"]
         if ctx.attribution.final_model_id is None:
             if ctx.execution_incomplete or not ctx.trace.fits:
-                return self.skip(ctx, reasons["not_executed"] + _saved_val(ctx))
-            return self.skip(ctx, reasons["no_final"])
+                return self.skip_because(ctx, reasons["not_executed"] + _saved_val(ctx))
+            return self.skip_because(ctx, reasons["no_final"])
         run = ctx.final_run()
         if run is None:
-            return self.skip(ctx, reasons["not_run"])
+            return self.skip_because(ctx, reasons["not_run"])
         fit = ctx.final_fit()
         place = fit_where(ctx, fit) if fit else "celda desconocida"
         evidence = [fit_evidence(ctx, fit)] if fit else []
         if run.status == "budget":
-            return self.skip(ctx, reasons["budget"])
+            return self.skip_because(ctx, reasons["budget"])
         if run.status != "ok" or _val(run) is None:
             text = reasons.get(run.status, reasons["error"])
             return self.verdict(ctx, "fail", "fail_not_reproducible", values={"where": place, "reason": text},
@@ -82,9 +82,9 @@ class ReportedVsReproduced(BaseRule):
             return skipped
         run, fit = ctx.final_run(), ctx.final_fit()
         if run is None or fit is None or run.status != "ok" or _val(run) is None:
-            return self.skip(ctx, "no hay una reproducción de la red final con la que comparar")
+            return self.skip(ctx, "no_final_run")
         if shortened(run, fit):
-            return self.skip(ctx, "el reentrenamiento fue abreviado y no es comparable")
+            return self.skip(ctx, "retrain_cut")
         tol = self.spec(ctx).params["tolerance"]
         test_cells = {e.location.cell for e in ctx.test_evals(fit.model_id)}
         pairs = [("val_accuracy", {fit.location.cell}, _val(run)), ("test_accuracy", test_cells, run.test_accuracy)]
@@ -96,7 +96,7 @@ class ReportedVsReproduced(BaseRule):
             top = max(shown, key=lambda r: r["value"])
             compared.append((top["value"] - reproduced, metric, top, reproduced))
         if not compared:
-            return self.skip(ctx, "la entrega no muestra precisiones guardadas de la red final")
+            return self.skip(ctx, "no_saved_final")
         gap, metric, top, reproduced = max(compared, key=lambda c: c[0])
         values = {"reported": pct(top["value"]), "reproduced": pct(reproduced), "metric": metric,
                   "where": where(ctx, top["cell"])}

@@ -48,7 +48,7 @@ class Split20(BaseRule):
         listed = {(f["cell"], f["line"]) for f in unexecuted}
         unexecuted += [f for f in unrecorded_facts(ctx) if (f["cell"], f["line"]) not in listed]
         if not ctx.trace.fits and not unexecuted:
-            return self.skip(ctx, "la entrega no entrena ningún modelo")
+            return self.skip(ctx, "no_fits")
         problems = [p for fit in ctx.trace.fits if (p := self._fit_problem(ctx, fit, want, tol))]
         problems += [p for fact in unexecuted if (p := self._static_problem(ctx, fact, want, tol))]
         total = len(ctx.trace.fits) + len(unexecuted)
@@ -141,7 +141,7 @@ class NewModelPerFit(BaseRule):
         if skipped := self.skip_unless_trabajo2(ctx):
             return skipped
         if not ctx.trace.fits:
-            return self.skip(ctx, "no se ejecutó ningún entrenamiento")
+            return self.skip(ctx, "nothing_trained")
         repeated = [f for f in ctx.trace.fits if f.prior_fits > 0]
         if not repeated:
             return self.verdict(ctx, "pass")
@@ -163,7 +163,7 @@ class NoTestTuning(BaseRule):
         elif ctx.static.get("fits"):
             found = self._from_static(ctx)
         else:
-            return self.skip(ctx, "la entrega no entrena ningún modelo")
+            return self.skip(ctx, "no_fits")
         if found is None or found[0] == "warn_test_for_selection":
             # A hidden fit (one that ran but never reached the probe) is judged on its source.
             found = next((p for f in unrecorded_facts(ctx) if (p := self._fact_problem(ctx, f))), None) or found

@@ -15,7 +15,7 @@ from grader.results import EXERCISES, ExerciseScore, RunResult, Verdict
 from grader.rubric import Rubric, read_rubric
 from grader.rules.analysis import AnalysisWritten
 from grader.rules.attribution import Attribution
-from grader.rules.base import Rule, RuleContext
+from grader.rules.base import SKIP_REASONS, Rule, RuleContext
 from grader.rules.exercises import (
     Ex1Activations,
     Ex2Initializers,
@@ -87,6 +87,9 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
 
 def validate_rubric(rubric: Rubric) -> None:
     """Every registered rule is in the rubric with the parameters and message keys it uses."""
+    for reason in SKIP_REASONS:
+        if f"skip_{reason}" not in rubric.messages:
+            raise ConfigError(f"missing message 'skip_{reason}'", file=rubric.path, key="messages")
     for rule_id in rubric.rules:
         if rule_id not in RULES:
             raise ConfigError(f"unknown rule (known: {', '.join(RULES)})", file=rubric.path, key=f"rules.{rule_id}")

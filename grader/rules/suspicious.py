@@ -39,9 +39,9 @@ class SuspiciousCode(BaseRule):
     def check(self, ctx: RuleContext) -> Verdict:
         sub = ctx.submission
         if sub.load_error is not None:
-            return self.skip(ctx, "no se pudo leer la entrega")
+            return self.skip(ctx, "unreadable")
         if not sub.code_cells:
-            return self.skip(ctx, "la entrega no contiene código")
+            return self.skip(ctx, "no_code")
         spec = self.spec(ctx)
         findings = find_suspicious(sub, SuspiciousPatterns.from_params(spec.params))
         if not findings:
