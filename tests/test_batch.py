@@ -17,35 +17,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.builders import tiny_notebook
+
 pytestmark = [pytest.mark.kernel]
-
-TINY = """\
-import numpy as np
-from tensorflow import keras
-from keras.datasets import fashion_mnist
-(x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
-x_train, x_test = x_train[:1500] / 255.0, x_test / 255.0
-y_train = y_train[:1500]
-"""
-
-
-def tiny_notebook(units: int) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Trabajo 2: Aspectos prácticos de las redes neuronales"),
-        nbformat.v4.new_code_cell(TINY),
-        nbformat.v4.new_markdown_cell("## 4. Regularización y red final"),
-        nbformat.v4.new_code_cell(
-            "model = keras.Sequential([keras.layers.Flatten(input_shape=(28, 28)),\n"
-            f"    keras.layers.Dense({units}, activation='relu'), keras.layers.Dropout(0.2),\n"
-            "    keras.layers.Dense(10, activation='softmax')])\n"
-            "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
-            "history = model.fit(x_train, y_train, epochs=1, batch_size=64, validation_split=0.2)\n"
-        ),
-        nbformat.v4.new_code_cell("model.evaluate(x_test, y_test)"),
-    ]
-    return nb
-
 
 @pytest.fixture
 def batch_dir(tmp_path: Path) -> Path:

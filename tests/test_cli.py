@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.test_batch import tiny_notebook
+from tests.builders import tiny_notebook
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.builders import ROOT
 
 
 def test_wheel_contains_templates_and_rubric_and_they_resolve_when_installed(tmp_path: Path):

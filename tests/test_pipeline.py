@@ -10,7 +10,7 @@ import pytest
 from grader.load import load_submission
 from grader.options import GradeOptions
 from grader.pipeline import grade_submission
-from tests.test_batch import tiny_notebook
+from tests.builders import tiny_notebook
 
 pytestmark = [pytest.mark.kernel]
 

@@ -7,15 +7,14 @@ Slow (grades all samples: minutes); CI runs it with `-m slow` after the default 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 
 from grader.batch import grade_batch
 from grader.options import GradeOptions
+from tests.builders import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = yaml.safe_load((ROOT / "submissions" / "expected.yaml").read_text(encoding="utf-8"))
 
 pytestmark = [pytest.mark.slow, pytest.mark.kernel]

@@ -23,7 +23,7 @@ from grader.rules.integrity import completed_cells, unrecorded_fits
 from grader.source.fit_sites import expected_fits
 from grader.source.static import analyze
 from tests.adversarial.attacks import ATTACKS
-from tests.test_attribution import make_fit, make_trace, notebook
+from tests.builders import make_fit, make_trace, notebook
 
 RUBRIC = load_rubric()
 

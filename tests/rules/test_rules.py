@@ -8,47 +8,29 @@ from pathlib import Path
 import pytest
 
 from grader.capture.trace import CellError, Trace
-from grader.load import Submission, load_submission
-from grader.results import Verdict
+from grader.load import load_submission
 from grader.rules import RULES, grade, load_rubric
 from grader.rules.attribution import attribute
-from grader.source.static import analyze
-from tests.test_attribution import (
+from tests.builders import (
     ANALYSIS,
     FINAL_ID,
+    ROOT,
     final_run,
+    make_eval,
     make_fit,
     make_trace,
     mlp,
     notebook,
     ref,
+    replace_fit,
+    run_rules,
+    standard,
     standard_cells,
     standard_fits,
     standard_trace,
-    test_eval,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 RUBRIC = load_rubric()
-
-
-def run_rules(sub: Submission, trace: Trace, runs=None) -> tuple[dict[str, Verdict], float]:
-    trace.static = trace.static or analyze(sub)
-    verdicts, _scores, total, _max = grade(sub, trace, runs if runs is not None else [final_run()], RUBRIC,
-                                           attribute(sub, trace))
-    return {v.id: v for v in verdicts}, total
-
-
-def standard(**changes) -> tuple[Submission, Trace]:
-    return notebook(standard_cells()), standard_trace(**changes)
-
-
-def replace_fit(trace: Trace, index: int, **kw) -> Trace:
-    old = trace.fits[index]
-    trace.fits[index] = make_fit(old.index, old.model_id, old.model.layers, cell=old.location.cell,
-                                 line=old.location.line, optimizer=old.compile.optimizer["class_name"],
-                                 callbacks=tuple(c.class_name for c in old.callbacks), **kw)
-    return trace
 
 
 def test_correct_hand_in_gets_full_marks():
@@ -116,7 +98,7 @@ def test_no_test_tuning_cases():
     assert v["no_test_tuning"].status == "fail" and "EarlyStopping" in v["no_test_tuning"].message
 
     sub, trace = standard()
-    trace.evals += [test_eval(1, cell=3, line=7), test_eval(2, cell=4, line=7)]
+    trace.evals += [make_eval(1, cell=3, line=7), make_eval(2, cell=4, line=7)]
     v, _ = run_rules(sub, trace)
     assert v["no_test_tuning"].status == "warn"
     assert "celda 4, línea 7" in v["no_test_tuning"].message and "3 evaluaciones" in v["no_test_tuning"].message
@@ -171,12 +153,12 @@ def test_ex4_final_without_regularisation_and_test_evaluations():
     assert v["ex4_regularization"].status == "fail" and "celda 18" in v["ex4_regularization"].message
 
     sub, trace = standard()
-    trace.evals.append(test_eval(FINAL_ID, cell=18, line=1))
+    trace.evals.append(make_eval(FINAL_ID, cell=18, line=1))
     v, _ = run_rules(sub, trace)
     assert v["ex42_test_evaluation"].status == "warn" and "2 veces" in v["ex42_test_evaluation"].message
 
     sub, trace = standard()
-    trace.evals = [test_eval(FINAL_ID, cell=18, kind="train")]
+    trace.evals = [make_eval(FINAL_ID, cell=18, kind="train")]
     v, _ = run_rules(sub, trace)
     assert v["ex42_test_evaluation"].status == "fail"
 
@@ -255,7 +237,7 @@ def test_statement_before_the_code_is_not_analysis():
     trace = make_trace([make_fit(f.index, f.model_id, f.model.layers, cell=f.location.cell + 1, line=6,
                                  optimizer=f.compile.optimizer["class_name"],
                                  callbacks=tuple(c.class_name for c in f.callbacks)) for f in standard_fits()],
-                       [test_eval(FINAL_ID, cell=19)])
+                       [make_eval(FINAL_ID, cell=19)])
     v, _ = run_rules(sub, trace)
     assert v["analysis_written"].status == "warn" and "ejercicio 1" in v["analysis_written"].message
     # The student's own "Ejercicio 1: ..." conclusions after the code do count.
@@ -293,7 +275,7 @@ def test_wrong_assignment_fails_every_exercise_rule():
 
 def test_grade_is_deterministic_and_scores_add_up():
     sub, trace = standard()
-    trace.evals.append(test_eval(1, cell=3, line=7))  # one warn deduction
+    trace.evals.append(make_eval(1, cell=3, line=7))  # one warn deduction
     first = grade(sub, trace, [final_run(val=0.87)], RUBRIC, attribute(sub, trace))
     second = grade(sub, trace, [final_run(val=0.87)], RUBRIC, attribute(sub, trace))
     assert [dataclasses.asdict(v) for v in first[0]] == [dataclasses.asdict(v) for v in second[0]]
@@ -476,7 +458,7 @@ def test_images_present_in_both_splits_are_not_test_leakage():
                 validation_data=[ref("v", 12_000, rows={"train": 11_998, "both": 2})] * 2)
     v, _ = run_rules(sub, trace)
     assert v["split_20"].status == "pass" and v["no_test_tuning"].status == "pass"
-    trace.evals = [test_eval(FINAL_ID, cell=18)]
+    trace.evals = [make_eval(FINAL_ID, cell=18)]
     trace.evals[0].x.rows = {"test": 9_990, "both": 10, "other": 0, "total": 10_000}
     v, _ = run_rules(sub, trace)
     assert v["ex42_test_evaluation"].status == "pass"

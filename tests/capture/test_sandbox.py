@@ -2,7 +2,7 @@
 concurrent kernel, and nothing left running after the capture. Real kernels, no Keras.
 
 Skipped when the tests do not run as root or the machine refuses namespaces (then the sandbox runs
-degraded, which tests/test_capture.py covers through its messages).
+degraded, which tests/capture/test_capture.py covers through its messages).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from grader.capture.runner import capture_submission
 from grader.load import load_submission
 from grader.options import Limits
 from grader.resources import default_rubric, templates_dir
+from tests.builders import ROOT
 
 pytestmark = [
     pytest.mark.kernel,
@@ -142,7 +143,7 @@ def test_kernel_dies_with_the_grader_process(tmp_path: Path) -> None:
             "capture_submission(load_submission(Path(sys.argv[1])), Path(sys.argv[2]),"
             " limits=Limits(cell_timeout_s=300, total_timeout_s=300))")
     grader = subprocess.Popen([sys.executable, "-c", code, str(folder / "sleeper.py"), str(tmp_path / "out")],
-                              cwd=Path(__file__).resolve().parent.parent)
+                              cwd=ROOT)
     base = uid_slots.uid_base()
     tree: list[psutil.Process] = []
     deadline = time.monotonic() + 120

@@ -16,10 +16,8 @@ from grader.rules import grade, load_rubric
 from grader.rules.attribution import attribute
 from grader.source.static import analyze
 from grader.source.suspicious import SuspiciousPatterns, find_suspicious
-from tests.test_attribution import notebook
-from tests.test_rules import run_rules, standard
+from tests.builders import ROOT, notebook, run_rules, standard
 
-ROOT = Path(__file__).resolve().parent.parent
 ADVERSARIAL = ROOT / "tests" / "adversarial"
 RUBRIC = load_rubric()
 PATTERNS = SuspiciousPatterns.from_params(RUBRIC.rules["suspicious_code"].params)

@@ -24,9 +24,10 @@ from grader.load import (
     section_of,
     student_id,
 )
+from tests.builders import FILES, ROOT
 
-BAD = Path(__file__).parent / "files" / "bad"
-REPO = Path(__file__).resolve().parent.parent
+BAD = FILES / "bad"
+REPO = ROOT
 
 PERCENT_PY = '''\
 # %% [markdown]

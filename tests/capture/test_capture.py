@@ -19,15 +19,16 @@ from grader.capture.runner import capture_submission
 from grader.capture.trace import ArrayRef, Trace
 from grader.load import load_submission
 from grader.options import Limits
+from tests.builders import FILES
 
-FILES = Path(__file__).parent / "files" / "capture"
+CAPTURE_FILES = FILES / "capture"
 SMALL = Limits(cell_timeout_s=60, total_timeout_s=240, memory_mb=3000)
 
 
 @pytest.fixture(scope="module")
 def legacy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Trace, Path]:
     out = tmp_path_factory.mktemp("legacy")
-    sub = load_submission(FILES / "legacy_reused_model.ipynb")
+    sub = load_submission(CAPTURE_FILES / "legacy_reused_model.ipynb")
     return capture_submission(sub, out, limits=SMALL), out
 
 
@@ -131,7 +132,7 @@ def test_kernel_is_confined(legacy: tuple[Trace, Path]) -> None:
 
 @pytest.mark.kernel
 def test_infinite_loop_times_out_and_run_goes_on(tmp_path: Path) -> None:
-    sub = load_submission(FILES / "infinite_loop.ipynb")
+    sub = load_submission(CAPTURE_FILES / "infinite_loop.ipynb")
     started = time.monotonic()
     limits = Limits(cell_timeout_s=3, total_timeout_s=60, output_bytes=100_000)
     trace = capture_submission(sub, tmp_path, limits=limits)
@@ -149,7 +150,7 @@ def test_infinite_loop_times_out_and_run_goes_on(tmp_path: Path) -> None:
 
 @pytest.mark.kernel
 def test_total_timeout_stops_the_run(tmp_path: Path) -> None:
-    sub = load_submission(FILES / "infinite_loop.ipynb")
+    sub = load_submission(CAPTURE_FILES / "infinite_loop.ipynb")
     started = time.monotonic()
     trace = capture_submission(sub, tmp_path, limits=Limits(cell_timeout_s=100, total_timeout_s=20))
     assert time.monotonic() - started < 40
@@ -159,7 +160,7 @@ def test_total_timeout_stops_the_run(tmp_path: Path) -> None:
 
 @pytest.mark.kernel
 def test_huge_allocation_is_stopped(tmp_path: Path) -> None:
-    sub = load_submission(FILES / "allocates_30gb.ipynb")
+    sub = load_submission(CAPTURE_FILES / "allocates_30gb.ipynb")
     trace = capture_submission(sub, tmp_path, limits=Limits(memory_mb=2500, total_timeout_s=120))
     errors = {e.cell: e.ename for e in trace.errors}
     assert errors[1] == "MemoryError"  # RLIMIT_DATA: numpy cannot allocate 30 GB, the kernel lives on
@@ -173,7 +174,7 @@ def test_huge_allocation_is_stopped(tmp_path: Path) -> None:
 def test_kernel_death_keeps_what_was_recorded(tmp_path: Path) -> None:
     import psutil
 
-    sub = load_submission(FILES / "kernel_dies.ipynb")
+    sub = load_submission(CAPTURE_FILES / "kernel_dies.ipynb")
     trace = capture_submission(sub, tmp_path, limits=SMALL)
     assert trace.status == "kernel_died"
     assert [(e.cell, e.ename) for e in trace.errors] == [(1, "KernelDied")]
@@ -184,7 +185,7 @@ def test_kernel_death_keeps_what_was_recorded(tmp_path: Path) -> None:
 
 @pytest.mark.kernel
 def test_multi_file_py_hand_in_imports_its_own_module(tmp_path: Path) -> None:
-    sub = load_submission(FILES / "multifile")
+    sub = load_submission(CAPTURE_FILES / "multifile")
     trace = capture_submission(sub, tmp_path, limits=SMALL)
     assert trace.status == "ok" and not trace.errors, trace.errors
     (fit,) = trace.fits
@@ -201,7 +202,7 @@ def _write_events(folder: Path, lines: list[str]) -> None:
 
 def test_forged_events_are_validated(tmp_path: Path) -> None:
     """No kernel: events as a hostile student could write them."""
-    sub = load_submission(FILES / "infinite_loop.ipynb")
+    sub = load_submission(CAPTURE_FILES / "infinite_loop.ipynb")
     good = np.arange(12, dtype=np.float32).reshape(3, 4)
     ref = {"digest": array_digest(good), "shape": [3, 4], "dtype": "<f4", "stored": True}
     bad = {"digest": "../../etc/passwd", "shape": [1], "dtype": "<f4", "stored": True}
@@ -233,7 +234,7 @@ def test_array_ref_digest_depends_on_shape() -> None:
 
 
 def test_symlinks_from_the_kernel_are_not_followed(tmp_path: Path) -> None:
-    sub = load_submission(FILES / "infinite_loop.ipynb")
+    sub = load_submission(CAPTURE_FILES / "infinite_loop.ipynb")
     secret = tmp_path / "secret.npy"
     np.save(secret, np.ones(3, dtype=np.float32))
     ref = {"digest": array_digest(np.ones(3, dtype=np.float32)), "shape": [3], "dtype": "<f4"}

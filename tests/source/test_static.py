@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,9 +15,8 @@ from grader.source.static import (
     normalize_optimizer,
     strip_magics,
 )
-from tests.test_attribution import notebook
+from tests.builders import ROOT, notebook
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "submissions"
 
 

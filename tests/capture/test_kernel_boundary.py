@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-KERNEL = Path(__file__).resolve().parent.parent / "grader" / "capture" / "kernel"
+from tests.builders import ROOT
+
+KERNEL = ROOT / "grader" / "capture" / "kernel"
 
 
 def test_kernel_modules_import_nothing_of_grader() -> None:
