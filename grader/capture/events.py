@@ -10,13 +10,10 @@ A student who forges events can only make the trace say odd things.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
 import stat
-import types
-import typing
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,6 +30,7 @@ from grader.capture.trace import (
     Tampering,
     Trace,
 )
+from grader.codec import from_data
 from grader.load import Submission
 
 MAX_EVENTS_BYTES = 64 * 2**20
@@ -158,57 +156,8 @@ def _model_id(value: Any) -> int:
 
 
 def _typed(cls: Any, data: Any) -> Any:
-    """Build `cls` from JSON data, checking every field against its type hint."""
-    if not isinstance(data, dict):
-        raise _Invalid(cls.__name__)
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            kwargs[f.name] = _check(hints[f.name], data[f.name])
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _Invalid(f"{cls.__name__}.{f.name} missing")
-    return cls(**kwargs)
-
-
-def _check(tp: Any, value: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is not type(None):
-                return _check(arg, value)
-    if tp is Any:
-        return value
-    if dataclasses.is_dataclass(tp):
-        return _typed(tp, value)
-    if origin is list:
-        if not isinstance(value, list):
-            raise _Invalid("list")
-        (item,) = typing.get_args(tp) or (Any,)
-        return [_check(item, v) for v in value]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _Invalid("dict")
-        _, item = typing.get_args(tp) or (str, Any)
-        return {str(k): _check(item, v) for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise _Invalid("bool")
-    elif tp is int:
-        if type(value) is not int:
-            raise _Invalid("int")
-    elif tp is float:
-        if type(value) not in (int, float):
-            raise _Invalid("float")
-        return float(value)
-    elif tp is str:
-        if not isinstance(value, str):
-            raise _Invalid("str")
-        return value[:5000]
-    return value
+    """Build `cls` from untrusted JSON data, every field checked against its type hint."""
+    return from_data(cls, data, strict=True)
 
 
 def _locations(trace: Trace) -> list[Location]:

@@ -12,7 +12,6 @@ limit, or when the kernel is dead or killed for memory, the run stops and keeps 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import signal
@@ -34,6 +33,7 @@ from grader.capture import events
 from grader.capture.sandbox import KERNEL_NAME
 from grader.capture.trace import CaptureTimings, CellError, CellTiming, HiddenFailure, Trace
 from grader.capture.workspace import Workspace, create_workspace, install_kernelspec
+from grader.codec import to_data
 from grader.load import Submission
 from grader.options import Limits
 
@@ -52,7 +52,7 @@ def capture_submission(sub: Submission, out_dir: Path, *, limits: Limits = Limit
     started = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    trace = Trace(student=sub.student, limits=dataclasses.asdict(limits))
+    trace = Trace(student=sub.student, limits=to_data(limits))
     if sub.load_error is not None or not any(c.source.strip() for c in sub.code_cells):
         trace.status = "not_run"
         trace.messages.append("nothing to run: " + (sub.load_error.code if sub.load_error else "no code cells"))

@@ -7,7 +7,6 @@ an unreadable entry counts as a miss and is overwritten by the next result.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -16,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from grader.codec import from_json, to_json
 from grader.results import RunResult
 
 # Bump when the trainer's math changes, so old entries stop matching.
@@ -49,9 +49,7 @@ def load(cache_dir: Path | None, key: str) -> RunResult | None:
     if cache_dir is None:
         return None
     try:
-        data = json.loads(_path(cache_dir, key).read_text(encoding="utf-8"))
-        names = {f.name for f in dataclasses.fields(RunResult)}
-        run = RunResult(**{k: v for k, v in data.items() if k in names})
+        run = from_json(RunResult, _path(cache_dir, key).read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError):
         return None
     return run if run.cache_key == key else None
@@ -66,7 +64,7 @@ def store(cache_dir: Path | None, run: RunResult) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(dataclasses.asdict(run), f)
+            f.write(to_json(run))
         os.replace(tmp, path)
     except OSError:
         try:
