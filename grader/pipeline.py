@@ -77,6 +77,8 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
             "val_accuracy": final.best_val_accuracy,
             "test_accuracy": final.test_accuracy,
             "epochs": final.epochs_run,
+            "tested_epoch": final.tested_epoch,
+            "tested_val_accuracy": final.tested_val_accuracy,
         },
         errors=_errors(sub, trace, rubric.messages),
         record=sub.record,

@@ -51,6 +51,12 @@ class RunResult:
     epochs_run: int = 0
     epochs_requested: int = 0
     test_accuracy: float | None = None  # final model only
+    # The weights that were tested: their epoch (1-based) and validation accuracy. The best epoch when an
+    # EarlyStopping(restore_best_weights=True) restored it, else the last one: the validation-test gap
+    # always compares the same weights.
+    tested_epoch: int | None = None
+    tested_val_accuracy: float | None = None
+    restored_best: bool = False
     wall_s: float = 0.0
     cached: bool = False
     seed: int = 0

@@ -38,6 +38,10 @@ from grader.load import Submission
 from grader.options import Limits
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Names ipykernel gives a cell's code ("invalid syntax (2550002217.py, line 1)", "/tmp/ipykernel_7/123.py"):
+# internal to the kernel, meaningless to the student, and the cell and line are recorded on their own.
+_INTERNAL_FILE = re.compile(r"\s*\((?:[^()]*/)?(?:\d+\.py|<ipython-input-[^>]*>|<string>), line \d+\)"
+                            r"|(?:/tmp/ipykernel_\d+/)?\b\d{6,}\.py\b")
 _CELL_LINE = re.compile(r"(?:Cell In\s*\[\d*\]|Input In \[\d*\]|<ipython-input-[^>]*>), line (\d+)")
 _TRACEBACK_CHARS = 3000
 _TIMEOUT = "GraderCellTimeout"
@@ -324,10 +328,17 @@ def _content_size(content: Any, depth: int = 0) -> int:
     return 8
 
 
+def student_text(evalue: str) -> str:
+    """A kernel's error text as the student should read it: no colours, no internal file names."""
+    text = _INTERNAL_FILE.sub(lambda m: "" if m.group(0).lstrip().startswith("(") else "la celda",
+                              _ANSI.sub("", evalue))
+    return text.strip()[:2000]
+
+
 def _cell_error(index: int, reply: dict) -> CellError:
     lines = [_ANSI.sub("", str(t)) for t in reply.get("traceback") or []]
     text = "\n".join(lines)
     match = _CELL_LINE.search(text) or re.search(r"line (\d+)", str(reply.get("evalue", "")))
     return CellError(cell=index, ename=str(reply.get("ename", "Error"))[:200],
-                     evalue=_ANSI.sub("", str(reply.get("evalue", "")))[:2000],
+                     evalue=student_text(str(reply.get("evalue", ""))),
                      line=int(match.group(1)) if match else None, traceback=text[-_TRACEBACK_CHARS:])

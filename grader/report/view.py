@@ -310,7 +310,9 @@ def error_rows(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def _final_facts(final: dict[str, Any]) -> list[tuple[str, str]]:
-    labels = {"val_accuracy": "Precisión de validación", "test_accuracy": "Precisión en test", "epochs": "Épocas"}
+    labels = {"val_accuracy": "Precisión de validación (mejor época)", "test_accuracy": "Precisión en test",
+              "tested_val_accuracy": "Precisión de validación de los pesos evaluados en test",
+              "tested_epoch": "Época de los pesos evaluados en test", "epochs": "Épocas"}
     rows = []
     for key, label in labels.items():
         value = final.get(key)

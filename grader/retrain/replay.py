@@ -188,9 +188,24 @@ def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir:
     run.best_val_accuracy = max(val) if val else None
     run.last_val_accuracy = val[-1] if val else None
     if run.is_final and run.epochs_run and not run.reason.startswith("retrain time budget"):
+        _tested_weights(run, callbacks, len(history.get("loss", [])) - len(hist.get("loss", [])))
         last = prepared[-1]
         x_test, y_test = transformed_test(data, last.x_train, last.y_train, index)
         run.test_accuracy = trainer.accuracy(x_test, y_test)
+
+
+def _tested_weights(run: RunResult, callbacks: list, offset: int) -> None:
+    """Which epoch's weights the test accuracy is of: Keras' EarlyStopping restores its best epoch at
+    the end of the (last) fit when restore_best_weights is on; otherwise the last epoch's weights stay."""
+    import keras
+
+    val = run.history.get("val_accuracy") or []
+    epoch = len(val) - 1
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.EarlyStopping) and cb.restore_best_weights and cb.best_weights is not None:
+            epoch, run.restored_best = offset + cb.best_epoch, True
+    if 0 <= epoch < len(val):
+        run.tested_epoch, run.tested_val_accuracy = epoch + 1, val[epoch]
 
 
 _INDEX: list[tuple[FashionMNIST, RowIndex]] = []

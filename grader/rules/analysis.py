@@ -49,7 +49,25 @@ def comments_and_docstrings(source: str) -> str:
 
 
 def markdown_prose(cell: Cell) -> str:
-    lines = [line for line in cell.source.splitlines() if not _HEADING_LINE.match(line)]
+    """A Markdown cell's prose: no headings, no fenced or indented code blocks. Markdown exports
+    (nbconvert, Jupyter's "Download as Markdown") put each cell's printed output in an indented block
+    after the code: that is the program's output, not the student's analysis."""
+    lines, fenced, previous_blank = [], False, True
+    indented = False
+    for line in cell.source.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        blank = not line.strip()
+        # An indented block starts after a blank line and goes on while lines stay indented (or blank).
+        if not fenced and (line.startswith(("    ", "\t")) and (previous_blank or indented)):
+            indented = True
+        elif not blank:
+            indented = False
+        previous_blank = blank
+        if fenced or indented or _HEADING_LINE.match(line):
+            continue
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 
 from grader.results import Evidence, Verdict
 from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, where
@@ -40,8 +39,7 @@ class CellsRun(BaseRule):
         problems, evidence = [], []
         for err in trace.errors:
             place = where(ctx, err.cell, err.line)
-            # ipykernel names cells after temporary files: "invalid syntax (3107983410.py, line 3)".
-            evalue = re.sub(r"\s*\(\d+\.py, line \d+\)", "", err.evalue).strip()
+            evalue = err.evalue  # cleaned of the kernel's internal file names by the runner
             problems.append(f"{place} ({err.ename}: {evalue[:120]})")
             evidence.append(evidence_at(ctx, err.cell, err.line, ename=err.ename, evalue=evalue[:300]))
         stopped = {"timeout": "se agotó el tiempo de ejecución", "kernel_died": "el núcleo de Python se cerró",

@@ -30,6 +30,19 @@ def _saved_val(ctx: RuleContext) -> str:
     return f" (la salida guardada muestra hasta {pct(max(shown))} en validación)" if shown else ""
 
 
+def _gap(run: RunResult) -> str:
+    """Validation minus test accuracy of the SAME weights, saying which epoch's weights they are."""
+    test = run.test_accuracy
+    if test is None:
+        return "—"
+    if run.tested_val_accuracy is None or run.tested_epoch is None:
+        return f"{(_val(run) - test) * 100:.1f} puntos porcentuales"
+    weights = (f"pesos de la época {run.tested_epoch}, la mejor en validación, restaurados por EarlyStopping"
+               if run.restored_best else f"pesos de la última época, la {run.tested_epoch}")
+    return (f"{(run.tested_val_accuracy - test) * 100:.1f} puntos porcentuales "
+            f"({pct(run.tested_val_accuracy)} en validación frente a {pct(test)} en test, {weights})")
+
+
 class FinalValAccuracy(BaseRule):
     id = "final_val_accuracy"
     params = {"full_at": "number", "partial_from": "number", "quick_epochs": "int", "reasons": "dict[str,str]"}
@@ -59,7 +72,7 @@ class FinalValAccuracy(BaseRule):
         val, test = _val(run), run.test_accuracy
         values = {
             "val": pct(val), "test": pct(test), "full_at": pct(p["full_at"]), "partial_from": pct(p["partial_from"]),
-            "gap": "—" if test is None else f"{(val - test) * 100:.1f} puntos porcentuales",
+            "gap": _gap(run),
             "note": reasons["quick"].format(epochs=run.epochs_requested) if shortened(run, fit) else "",
         }
         for ev in evidence:
