@@ -103,7 +103,7 @@ def review_items(result: GradeResult, pairs: list[dict[str, Any]] | None = None)
         elif run.status == "budget":
             add("budget", f"Entrenamiento «{name}» sin reentrenar: presupuesto agotado", f"run-{run.run_id}")
     for p in pairs or []:
-        if result.student in (p["a"], p["b"]):
+        if p.get("flagged") is True and result.student in (p["a"], p["b"]):
             other = p["b"] if p["a"] == result.student else p["a"]
             items.append(ReviewItem(kind="similarity", text=f"Muy parecida a {other} (similitud {p['score']:.2f})",
                                     href=SIMILARITY_HTML))
@@ -126,7 +126,7 @@ def render_review(results: list[GradeResult], queue: dict[str, list[ReviewItem]]
             rows.append({"student": r.student, "anchor": review_anchor(r.student),
                          "href": quote(report_filename(r.student)), "score": fmt_points(r.score),
                          "max_score": fmt_points(r.max_score),
-                         "items": [(KIND_LABELS[i.kind], i.text, i.href) for i in items]})
+                         "reasons": [(KIND_LABELS[i.kind], i.text, i.href) for i in items]})
     html = environment(None).get_template("review.html").render(
         pdf=False, rows=rows, n=len(results), similarity=(Path(out_dir) / SIMILARITY_HTML).is_file())
     path = Path(out_dir) / "review.html"
