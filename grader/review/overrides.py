@@ -96,6 +96,9 @@ def _rubrics(book: Gradebook, fallback: Path | None):
 def apply_overrides(result: GradeResult, overrides: list[Override], rubric: Rubric) -> GradeResult:
     """A copy of `result` with the instructor's verdicts in place and the score recomputed."""
     mine = [o for o in overrides if o.student == result.student and o.rule in rubric.rules]
+    for o in overrides:
+        if o.rule not in rubric.rules:
+            log.warning("override of %s for %s ignored: %s has no such rule", o.rule, o.student, rubric.path)
     if not mine:
         return result
     result = copy.deepcopy(result)

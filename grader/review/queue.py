@@ -25,7 +25,7 @@ SIMILARITY_JSON = "similarity.json"
 SIMILARITY_HTML = "similarity.html"
 # Short Spanish names of the reasons (summary column, review page headings), in the order shown.
 KIND_LABELS = {
-    "load_error": "error de carga",
+    "load_error": "error de carga o ejecución",
     "not_trabajo2": "¿otro trabajo?",
     "override_to_confirm": "corrección por confirmar",
     "similarity": "similitud alta",
