@@ -46,14 +46,19 @@ def grade_batch(
     force: bool = False,
     progress: bool = True,
 ) -> BatchSummary:
-    from grader.report import render_summary, write_exports
+    from grader.resources import default_rubric
+    from grader.review.overrides import corrected_results, reconcile, write_class_pages, write_report
     from grader.rules import load_rubric
 
     rubric = load_rubric(opts.rubric_path)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     subs = find_submissions(path, workdir=opts.out_dir / "extracted")
     summary = BatchSummary([], [], [], opts.out_dir)
+    overridden: set[str] = set()  # graded now and corrected by the instructor before: re-render with overrides
     with Gradebook(opts.out_dir / "gradebook.sqlite") as book:
+        # Overrides re-score with exactly this rubric later, whatever file --rubric names then.
+        book.store_rubric(rubric.digest, rubric.path,
+                          Path(opts.rubric_path or default_rubric()).read_text(encoding="utf-8"))
         todo = []
         for sub in subs:
             if not force and book.is_done(sub.student, sub.digest, rubric.digest, opts.budget.name):
@@ -74,6 +79,9 @@ def grade_batch(
                         running.done(sub.student)
                         book.store(result, status="graded" if ok else "error",
                                    rubric_digest=rubric.digest, budget=opts.budget.name)
+                        if book.overrides(sub.student):
+                            reconcile(book, result)  # a changed automatic verdict -> "to confirm"
+                            overridden.add(sub.student)
                         (summary.graded if ok else summary.failed).append(sub.student)
                         bar.set_postfix_str(f"{sub.student}: {_short_score(result, ok)}")
                         bar.update()
@@ -88,10 +96,11 @@ def grade_batch(
                     raise
         finally:
             bar.close()
-        students = [s.student for s in subs]
-        results = [from_data(GradeResult, r["result"]) for r in book.results(students)]
-    render_summary(results, opts.out_dir)
-    write_exports(results, opts.out_dir)
+        results = corrected_results(book, [s.student for s in subs], opts.rubric_path)
+    for result in results:
+        if result.student in overridden:  # the worker rendered the automatic verdicts
+            write_report(result, opts.out_dir, pdf=opts.pdf)
+    write_class_pages(results, opts.out_dir)
     return summary
 
 

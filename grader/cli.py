@@ -68,6 +68,25 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--out", type=Path, required=True, help="folder for trace.json and arrays/")
     cap.add_argument("--data-dir", type=Path)
 
+    o = sub.add_parser("override", help="correct one verdict of a graded hand-in (instructors)",
+                       description="Replace the automatic verdict of RULE for STUDENT in OUT's gradebook, then "
+                       "rewrite that report, the summary, review.html and every export (nothing is re-run). "
+                       "The override survives re-grades; setting it again confirms it.")
+    o.add_argument("out", type=Path, help="the folder `grader grade` wrote (holds gradebook.sqlite)")
+    o.add_argument("student", help="the hand-in id, as in the summary")
+    o.add_argument("rule", nargs="?", help="the rule id, e.g. split_20")
+    o.add_argument("--status", choices=["pass", "warn", "fail", "skip"], help="the corrected status")
+    o.add_argument("--points", type=float, metavar="X", help="points instead of the rubric's for that status")
+    o.add_argument("--note", help="why (Spanish; the student reads it as 'Revisado por el profesor: ...')")
+    o.add_argument("--clear", metavar="RULE", help="remove the override of RULE (back to the automatic verdict)")
+    o.add_argument("--rubric", type=Path, help="rubric file, only for gradebooks that did not store theirs")
+    o.add_argument("--no-pdf", action="store_true", help="do not rewrite the PDF report")
+
+    r = sub.add_parser("review", help="list verdicts and open review items of graded hand-ins (instructors)")
+    r.add_argument("out", type=Path, help="the folder `grader grade` wrote (holds gradebook.sqlite)")
+    r.add_argument("student", nargs="?", help="one hand-in: all its verdicts, overrides marked")
+    r.add_argument("--rubric", type=Path, help="rubric file, only for gradebooks that did not store theirs")
+
     d = sub.add_parser("data", help="make Fashion-MNIST available offline (seeds Keras' cache)")
     d.add_argument("--data-dir", type=Path)
     return p
@@ -196,6 +215,38 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_override(args: argparse.Namespace) -> int:
+    from grader.review.overrides import clear_override, set_override
+
+    pdf = False if args.no_pdf else None
+    if args.clear:
+        if args.rule or args.status or args.note or args.points is not None:
+            raise GraderError("--clear RULE takes no other rule, --status, --points or --note")
+        clear_override(args.out, args.student, args.clear, rubric_path=args.rubric, pdf=pdf)
+        print(f"{args.student}: override of {args.clear} removed; reports rewritten in {args.out}")
+        return 0
+    if not args.rule or not args.status or args.note is None:
+        raise GraderError("give RULE, --status and --note (or --clear RULE)")
+    o = set_override(args.out, args.student, args.rule, args.status, args.note, points=args.points,
+                     rubric_path=args.rubric, pdf=pdf)
+    print(f"{o.student}: {o.rule} {o.auto_status or '-'} -> {o.status}; reports rewritten in {args.out}")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from grader.review.overrides import corrected_results, open_gradebook, resolve_student
+    from grader.review.queue import queue_lines, review_lines, review_queue
+
+    with open_gradebook(args.out) as book:
+        if args.student:
+            resolve_student(book, args.student)
+        results = corrected_results(book, [args.student] if args.student else None, args.rubric)
+    queue = review_queue(results, args.out)
+    lines = review_lines(results[0], queue[args.student]) if args.student else queue_lines(results, queue)
+    print("\n".join(lines))
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from grader.data import load_fashion_mnist, seed_keras_cache
 
@@ -206,4 +257,5 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"grade": cmd_grade, "check": cmd_check, "capture": cmd_capture, "data": cmd_data}
+COMMANDS = {"grade": cmd_grade, "check": cmd_check, "capture": cmd_capture, "override": cmd_override,
+            "review": cmd_review, "data": cmd_data}

@@ -74,6 +74,35 @@ class Evidence:
 
 
 @dataclass
+class Override:
+    """The instructor's correction of one verdict: stored in the gradebook, applied after the rules on
+    every later grading and re-render (grader.review.overrides)."""
+
+    student: str
+    rule: str  # rule id
+    status: str  # one of STATUSES
+    note: str  # the instructor's words, shown to the student as "Revisado por el profesor: ..."
+    points: float | None = None  # None: what the rubric gives for `status`
+    created_at: float = 0.0  # time.time() when set
+    auto_status: str = ""  # the automatic verdict the instructor saw when correcting it
+    auto_points: float | None = None
+    auto_message: str = ""
+    to_confirm: bool = False  # a re-grade changed the automatic verdict since: the instructor must look again
+    auto_status_now: str = ""  # the automatic status of that re-grade (when to_confirm)
+    auto_points_now: float | None = None
+
+
+@dataclass
+class ReviewItem:
+    """One reason for a human to look at a hand-in (the "Revisar" queue)."""
+
+    kind: str  # "not_reproducible", "source_only", "suspicious", "fits_unrecorded", "reported_mismatch",
+    #            "budget", "load_error", "not_trabajo2", "override_to_confirm", "similarity"
+    text: str  # Spanish, for the instructor
+    href: str  # where the evidence is: "<report>.html#rule-split_20", "similarity.html#pair-3"
+
+
+@dataclass
 class Verdict:
     id: str  # rule id, e.g. "split_20"
     exercise: str  # "ex1".."ex4" or "general"
@@ -84,6 +113,8 @@ class Verdict:
     severity: str = "error"  # "error" | "warning" | "info"
     evidence: list[Evidence] = field(default_factory=list)
     title: str = ""  # the rule's short Spanish name from the rubric
+    key: str = ""  # the rubric message key the rule chose ("pass_saved", "fail_test_as_validation", ...)
+    override: Override | None = None  # set when the instructor corrected this verdict
 
 
 @dataclass

@@ -66,6 +66,13 @@ class RuleSpec:
     def fraction(self, status: str) -> float:
         return self.partial.get(status, DEFAULT_PARTIAL[status])
 
+    def points_for(self, status: str, fraction: float | None = None, deduction: float | None = None) -> float:
+        """What a verdict of `status` earns: `points × partial[status] − deduction[status]` (a rule may
+        pass its own fraction or deduction)."""
+        frac = self.fraction(status) if fraction is None else max(0.0, min(1.0, fraction))
+        minus = self.deduction.get(status, 0.0) if deduction is None else deduction
+        return round(self.points * frac - minus, 4)
+
     def message(self, key: str, values: Mapping[str, Any], shared: Mapping[str, str] | None = None) -> str:
         """Spanish text for outcome `key`, falling back to the bare status ("fail_x" -> "fail")."""
         template = self.messages.get(key) or self.messages.get(key.split("_", 1)[0], "")

@@ -31,17 +31,13 @@ from nbclient.exceptions import DeadKernelError
 
 from grader.capture import events
 from grader.capture.sandbox import KERNEL_NAME
-from grader.capture.trace import CaptureTimings, CellError, CellTiming, HiddenFailure, Trace
+from grader.capture.trace import CaptureTimings, CellError, CellTiming, HiddenFailure, Trace, student_text
 from grader.capture.workspace import Workspace, create_workspace, install_kernelspec
 from grader.codec import to_data
 from grader.load import Submission
 from grader.options import Limits
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# Names ipykernel gives a cell's code ("invalid syntax (2550002217.py, line 1)", "/tmp/ipykernel_7/123.py"):
-# internal to the kernel, meaningless to the student, and the cell and line are recorded on their own.
-_INTERNAL_FILE = re.compile(r"\s*\((?:[^()]*/)?(?:\d+\.py|<ipython-input-[^>]*>|<string>), line \d+\)"
-                            r"|(?:/tmp/ipykernel_\d+/)?\b\d{6,}\.py\b")
 _CELL_LINE = re.compile(r"(?:Cell In\s*\[\d*\]|Input In \[\d*\]|<ipython-input-[^>]*>), line (\d+)")
 _TRACEBACK_CHARS = 3000
 _TIMEOUT = "GraderCellTimeout"
@@ -326,13 +322,6 @@ def _content_size(content: Any, depth: int = 0) -> int:
     if isinstance(content, list) and depth < 4:
         return sum(_content_size(v, depth + 1) for v in content)
     return 8
-
-
-def student_text(evalue: str) -> str:
-    """A kernel's error text as the student should read it: no colours, no internal file names."""
-    text = _INTERNAL_FILE.sub(lambda m: "" if m.group(0).lstrip().startswith("(") else "la celda",
-                              _ANSI.sub("", evalue))
-    return text.strip()[:2000]
 
 
 def _cell_error(index: int, reply: dict) -> CellError:

@@ -8,6 +8,7 @@ trust boundary. `Trace.to_json()` / `Trace.from_json()` round-trip exactly.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,20 @@ class EvalRecord:
     x: ArrayRef | None
     y: ArrayRef | None
     location: Location = field(default_factory=Location)
+
+
+# Names ipykernel gives a cell's code ("invalid syntax (2550002217.py, line 1)", "/tmp/ipykernel_7/123.py"):
+# internal to the kernel, meaningless to the student, and the cell and line are recorded on their own.
+_INTERNAL_FILE = re.compile(r"\s*\((?:[^()]*/)?(?:\d+\.py|<ipython-input-[^>]*>|<string>), line \d+\)"
+                            r"|(?:/tmp/ipykernel_\d+/)?\b\d{6,}\.py\b")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def student_text(evalue: str) -> str:
+    """A kernel's error text as the student should read it: no colours, no internal file names."""
+    text = _INTERNAL_FILE.sub(lambda m: "" if m.group(0).lstrip().startswith("(") else "la celda",
+                              _ANSI.sub("", evalue))
+    return text.strip()[:2000]
 
 
 # The limits with which the grader stops a cell (CellError.limit); the rubric explains each one.

@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from grader.report.render import environment, report_filename
 from grader.report.view import EXERCISE_TITLES, STAGE_WORDS, fmt_points, rule_name
-from grader.results import GradeResult
+from grader.results import GradeResult, ReviewItem
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +26,15 @@ def render_summary(
     report_links: dict[str, str] | None = None,
     *,
     template_dir: Path | None = None,
+    review: dict[str, list[ReviewItem]] | None = None,
 ) -> Path:
-    """Write out_dir/index.html; links default to the file names render_report() writes."""
+    """Write out_dir/index.html; links default to the file names render_report() writes. `review` is
+    the "to review" queue (grader.review.queue) shown in the "Revisar" column."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     links = report_links or {}
     env = environment(Path(template_dir) if template_dir else None)
-    html = env.get_template("summary.html").render(summary_context(results, links))
+    html = env.get_template("summary.html").render(summary_context(results, links, review or {}))
     path = out_dir / "index.html"
     path.write_text(html, encoding="utf-8")
     return path
@@ -64,14 +66,21 @@ def safe_href(link: str | None, student: str) -> str:
     return link
 
 
+def review_anchor(student: str) -> str:
+    """The id of a hand-in's section in review.html (file-name safe, like its report)."""
+    return "h-" + report_filename(student, suffix="")
+
+
 def grade10(r: GradeResult) -> float:
     return 10 * r.score / r.max_score if r.max_score else 0.0
 
 
-def student_rows(results: list[GradeResult], links: dict[str, str], columns: list[str]) -> list[dict[str, Any]]:
+def student_rows(results: list[GradeResult], links: dict[str, str], columns: list[str],
+                 review: dict[str, list[ReviewItem]] | None = None) -> list[dict[str, Any]]:
     rows = []
     for r in sorted(results, key=lambda r: r.student.lower()):
         points = {es.exercise: es for es in r.exercises}
+        items = (review or {}).get(r.student, [])
         rows.append(
             {
                 "student": r.student,
@@ -86,6 +95,9 @@ def student_rows(results: list[GradeResult], links: dict[str, str], columns: lis
                 "problems": [rule_name(v) for v in r.rules if v.status == "fail"],
                 "warnings": sum(1 for v in r.rules if v.status == "warn"),
                 "errors": [f"{STAGE_WORDS.get(str(e.get('stage')), 'Error')}: {e.get('code') or ''}" for e in r.errors],
+                "review": [i.text for i in items],
+                "review_href": "review.html#" + quote(review_anchor(r.student)),
+                "reviewed": sum(1 for v in r.rules if v.override is not None),
             }
         )
     return rows
@@ -156,7 +168,8 @@ def _short_title(exercise: str) -> str:
     return EXERCISE_TITLES.get(exercise, exercise)
 
 
-def summary_context(results: list[GradeResult], links: dict[str, str]) -> dict[str, Any]:
+def summary_context(results: list[GradeResult], links: dict[str, str],
+                    review: dict[str, list[ReviewItem]] | None = None) -> dict[str, Any]:
     columns = exercise_columns(results)
     grades = [grade10(r) for r in results]
     return {
@@ -167,7 +180,8 @@ def summary_context(results: list[GradeResult], links: dict[str, str]) -> dict[s
         "passed": sum(1 for g in grades if g >= 5),
         "with_errors": sum(1 for r in results if r.errors),
         "columns": [(c, _short_title(c)) for c in columns],
-        "rows": student_rows(results, links, columns),
+        "rows": student_rows(results, links, columns, review),
+        "to_review": sum(1 for items in (review or {}).values() if items),
         "rules": rule_stats(results),
         "histogram": histogram_svg(grades),
     }

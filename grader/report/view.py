@@ -127,6 +127,7 @@ class RuleRow:
     message: str
     score: str  # "1.5 / 2.5", "-0.75" (deduction) or ""
     evidence: list[EvidenceRow]
+    automatic: str = ""  # when the instructor corrected it: the grader's own verdict, "✗ incorrecto, 0 / 2.5: ..."
 
 
 @dataclass
@@ -157,7 +158,22 @@ def rule_row(v: Verdict) -> RuleRow:
         message=v.message,
         score=score_text(v.points, v.max_points),
         evidence=evidence,
+        automatic=_automatic(v),
     )
+
+
+def _automatic(v: Verdict) -> str:
+    """The verdict the grader gave before the instructor corrected it (empty when not corrected)."""
+    o = v.override
+    if o is None:
+        return ""
+    status = o.auto_status_now or o.auto_status
+    points = o.auto_points_now if o.auto_status_now else o.auto_points
+    text = f"{STATUS_ICONS.get(status, '?')} {STATUS_WORDS.get(status, status or 'sin veredicto')}"
+    score = score_text(points, v.max_points)
+    text += f", {score}" if score else ""
+    unchanged = status == o.auto_status  # the message the instructor saw still describes it
+    return f"{text}: {o.auto_message}" if o.auto_message and unchanged else text
 
 
 def _shown_value(key: str, value: Any, ev: Evidence) -> bool:
@@ -215,6 +231,7 @@ def run_rows(runs: list[RunResult]) -> list[dict[str, str]]:
             status = f"{status}: {r.reason}"
         rows.append(
             {
+                "id": r.run_id,
                 "exercise": r.exercise or "—",
                 "label": _run_label(r),
                 "epochs": f"{r.epochs_run}/{r.epochs_requested}" if r.epochs_requested else str(r.epochs_run),
@@ -329,6 +346,7 @@ def report_context(result: GradeResult, plots: dict[str, str], *, pdf: bool) -> 
         "max_score": fmt_points(result.max_score),
         "fraction": max(0.0, min(1.0, result.score / result.max_score)) if result.max_score else 0.0,
         "counts": counts,
+        "reviewed": sum(1 for v in result.rules if v.override is not None),
         "icons": STATUS_ICONS,
         "sections": exercise_sections(result, plots),
         "runs": run_rows(result.runs),

@@ -127,8 +127,6 @@ class BaseRule:
                 evidence: list[Evidence] | None = None, fraction: float | None = None,
                 deduct: float | None = None) -> Verdict:
         spec = self.spec(ctx)
-        frac = spec.fraction(status) if fraction is None else max(0.0, min(1.0, fraction))
-        minus = spec.deduction.get(status, 0.0) if deduct is None else deduct
         shared = {k: " ".join(v.split()) for k, v in ctx.rubric.messages.items() if k != "where"}
         text = spec.message(key or status, values or {}, shared)
         unique, seen = [], set()
@@ -137,9 +135,9 @@ class BaseRule:
                 seen.add((ev.cell, ev.line))
                 unique.append(ev)
         evidence = unique
-        return Verdict(id=self.id, exercise=spec.exercise, status=status, points=round(spec.points * frac - minus, 4),
-                       max_points=spec.points, message=text, severity=spec.severity, evidence=evidence or [],
-                       title=spec.title)
+        return Verdict(id=self.id, exercise=spec.exercise, status=status,
+                       points=spec.points_for(status, fraction, deduct), max_points=spec.points, message=text,
+                       severity=spec.severity, evidence=evidence or [], title=spec.title, key=key or status)
 
     def skip(self, ctx: RuleContext, reason: str) -> Verdict:
         """Skip for one of SKIP_REASONS; the Spanish text is the rubric's `messages.skip_<reason>`."""
@@ -159,6 +157,7 @@ class BaseRule:
             text = " ".join(ctx.rubric.messages.get("not_trabajo2", "").split())
         verdict = self.verdict(ctx, "fail")
         verdict.message = text
+        verdict.key = "fail_load_error" if error is not None else "fail_not_trabajo2"
         return verdict
 
     def skip_unless_trabajo2(self, ctx: RuleContext) -> Verdict | None:

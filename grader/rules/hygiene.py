@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from grader.capture.trace import student_text
 from grader.results import Evidence, Verdict
 from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, where
 
@@ -39,7 +40,7 @@ class CellsRun(BaseRule):
         problems, evidence = [], []
         for err in trace.errors:
             place = where(ctx, err.cell, err.line)
-            evalue = err.evalue  # cleaned of the kernel's internal file names by the runner
+            evalue = student_text(err.evalue)  # no kernel-internal file names (older traces have them)
             problems.append(f"{place} ({err.ename}: {evalue[:120]})")
             evidence.append(evidence_at(ctx, err.cell, err.line, ename=err.ename, evalue=evalue[:300]))
         stopped = {"timeout": "se agotó el tiempo de ejecución", "kernel_died": "el núcleo de Python se cerró",

@@ -121,6 +121,11 @@ def grade(sub: Submission, trace: Trace, runs: list[RunResult], rubric: Rubric,
     """Run every rule; return (verdicts, exercise scores incl. "general" deductions, total, maximum)."""
     ctx = RuleContext(submission=sub, trace=trace, runs=runs, attribution=attribution, rubric=rubric)
     verdicts = [_check(rule, ctx) for rule in RULES.values()]
+    return (verdicts, *score(verdicts, rubric))
+
+
+def score(verdicts: list[Verdict], rubric: Rubric) -> tuple[list[ExerciseScore], float, float]:
+    """Exercise scores, total and maximum from verdicts; the one scorer (grading and instructor overrides)."""
     scores = []
     for ex in rubric.exercises:
         earned = sum(v.points for v in verdicts if v.exercise == ex.id)
@@ -129,7 +134,7 @@ def grade(sub: Submission, trace: Trace, runs: list[RunResult], rubric: Rubric,
         scores.append(ExerciseScore(exercise=ex.id, title=ex.title, points=round(earned, 2), max_points=ex.points))
     maximum = rubric.max_score
     total = round(min(max(sum(s.points for s in scores), 0.0), maximum), 2)
-    return verdicts, scores, total, maximum
+    return scores, total, maximum
 
 
 def _check(rule: Rule, ctx: RuleContext) -> Verdict:
@@ -141,4 +146,4 @@ def _check(rule: Rule, ctx: RuleContext) -> Verdict:
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return Verdict(id=rule.id, exercise=spec.exercise, status="skip", points=0.0, max_points=spec.points,
                        message=f"El corrector no pudo aplicar esta regla (error interno: {last}); revisión manual.",
-                       severity=spec.severity, title=spec.title)
+                       severity=spec.severity, title=spec.title, key="skip_internal_error")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from grader.capture.runner import _cell_error, student_text
+from grader.capture.runner import _cell_error
+from grader.capture.trace import student_text
 
 
 @pytest.mark.parametrize(("raw", "shown"), [

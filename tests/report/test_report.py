@@ -216,7 +216,9 @@ def test_summary_lists_students_histogram_and_rule_counts(batch, tmp_path):
     assert "Resumen de la clase" in text and "Entregas: 4" in text
     hrefs = [a.get("href") for t, a in page.attrs if t == "a"]
     assert "otra/ruiz.html" in hrefs and not any(h and h.startswith("javascript") for h in hrefs)
-    local = [unquote(h) for h in hrefs if h and "/" not in h]  # default links point at render_report's files
+    assert "review.html" in hrefs  # the "to review" queue
+    # Default links point at render_report's files (review.html is the queue page, #anchors its sections).
+    local = [unquote(h) for h in hrefs if h and "/" not in h and not h.startswith("review.html")]
     assert sorted(local) == sorted(report_filename(r.student) for r in batch if r.student != "ruiz_ana")
     assert written.name in local
     assert "3.25 / 10" in text and "7.5 / 10" in text
