@@ -45,6 +45,7 @@ def grade_batch(
     jobs: int = 1,
     force: bool = False,
     progress: bool = True,
+    csv_dialect: str = "en",
 ) -> BatchSummary:
     from grader.report import render_summary, write_exports
     from grader.rules import load_rubric
@@ -91,7 +92,7 @@ def grade_batch(
         students = [s.student for s in subs]
         results = [from_data(GradeResult, r["result"]) for r in book.results(students)]
     render_summary(results, opts.out_dir)
-    write_exports(results, opts.out_dir)
+    write_exports(results, opts.out_dir, csv_dialect=csv_dialect)
     return summary
 
 
@@ -154,6 +155,9 @@ def _job_spec(sub: Submission, opts: GradeOptions, out: Path) -> dict:
     return {
         "submission": str(sub.path),
         "student": sub.student,
+        # Discovery knows what the worker's reload cannot: the platform record and its notes.
+        "record": to_data(sub.record),
+        "notes": sub.notes,
         "result": str(out),
         "options": to_data(replace(opts, cache_dir=opts.retrain_cache)),
     }

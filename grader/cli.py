@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--budget", choices=["full", "quick"], default="full",
                    help="full: the student's epochs (default); quick: comparison models capped")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--csv-dialect", choices=["en", "es"], default="en",
+                   help="grades.csv for a Spanish-locale spreadsheet: 'es' = ';' separator, decimal comma")
     common(g)
 
     c = sub.add_parser("check", help="self-check one hand-in (students, CI)",
@@ -69,6 +71,27 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("path", type=Path)
     cap.add_argument("--out", type=Path, required=True, help="folder for trace.json and arrays/")
     cap.add_argument("--data-dir", type=Path)
+
+    e = sub.add_parser("export", help="fill the course platform's grade file from a graded batch",
+                       description="Fill the grade file downloaded from Moodle or Canvas with the grades of a "
+                       "batch graded into OUT. Only the grade (and feedback comment) cells change.")
+    platforms = e.add_subparsers(dest="platform", required=True, metavar="PLATFORM")
+    m = platforms.add_parser("moodle", help="Moodle grading worksheet + feedback-files ZIP",
+                             description="Writes OUT/moodle_worksheet.csv (the worksheet filled) and "
+                             "OUT/moodle_feedback.zip (one informe.pdf per participant) to upload back.")
+    m.add_argument("out", type=Path, metavar="OUT", help="the folder `grader grade` wrote")
+    m.add_argument("--worksheet", type=Path, required=True, metavar="FILE",
+                   help="the grading worksheet CSV downloaded from the assignment")
+    m.add_argument("--output", type=Path, metavar="FILE", help="where to write the filled worksheet")
+    cv = platforms.add_parser("canvas", help="Canvas gradebook CSV",
+                              description="Writes OUT/canvas_gradebook.csv: the exported gradebook with the "
+                              "assignment's column filled with points.")
+    cv.add_argument("out", type=Path, metavar="OUT", help="the folder `grader grade` wrote")
+    cv.add_argument("--gradebook", type=Path, required=True, metavar="FILE",
+                    help="the gradebook CSV exported from Canvas")
+    cv.add_argument("--assignment", metavar="NAME_OR_ID",
+                    help="the assignment column, when the gradebook has several")
+    cv.add_argument("--output", type=Path, metavar="FILE", help="where to write the filled gradebook")
 
     d = sub.add_parser("data", help="make Fashion-MNIST available offline (seeds Keras' cache)")
     d.add_argument("--data-dir", type=Path)
@@ -115,7 +138,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from grader.batch import grade_batch
 
     s = grade_batch(args.path, _options(args, args.budget), jobs=args.jobs, force=args.force,
-                    progress=not args.quiet)
+                    progress=not args.quiet, csv_dialect=args.csv_dialect)
     print(f"graded {len(s.graded)}, unchanged {len(s.skipped)}, grader errors {len(s.failed)}"
           f" -> {s.out_dir / 'index.html'}")
     for student in s.failed:
@@ -196,6 +219,21 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from grader.gradebook import load_results
+    from grader.report.platforms import export_canvas, export_moodle
+
+    results = load_results(args.out)
+    if args.platform == "moodle":
+        report = export_moodle(results, args.out, args.worksheet, args.output)
+    else:
+        report = export_canvas(results, args.out, args.gradebook, args.output, args.assignment)
+    for warning in report.warnings:
+        print(f"grader: warning: {warning}", file=sys.stderr)
+    print(f"filled {report.filled} row(s) -> " + ", ".join(str(p) for p in report.written))
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from grader.data import load_fashion_mnist, seed_keras_cache
 
@@ -206,4 +244,5 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"grade": cmd_grade, "check": cmd_check, "capture": cmd_capture, "data": cmd_data}
+COMMANDS = {"grade": cmd_grade, "check": cmd_check, "capture": cmd_capture, "export": cmd_export,
+            "data": cmd_data}

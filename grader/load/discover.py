@@ -28,6 +28,7 @@ from grader.load.names import (
     natural_key,
     student_id,
 )
+from grader.load.platforms import group_entries, platform_submissions
 from grader.load.reader import read_cells
 from grader.load.submission import Cell, FileProblem, LoadError, Submission
 from grader.load.zipsafe import extract_zip
@@ -241,12 +242,14 @@ def _batch_entries(root: Path) -> list[Path]:
 
 def _find_in_folder(root: Path, name: str, workdir: Path | None) -> list[Submission]:
     root, name = _unwrap_batch(root, name)
-    entries = _batch_entries(root)
+    handins, entries = group_entries(_batch_entries(root))  # Moodle / Canvas "download all" names
     files = [e for e in entries if e.is_file() and e.suffix.lower() in NOTEBOOK_SUFFIXES]
     others = [e for e in entries if e.is_dir() or (e.is_file() and e.suffix.lower() == ".zip")]
-    if not others and looks_like_one_student([f.name for f in files]):
+    if not handins and not others and looks_like_one_student([f.name for f in files]):
         return [load_submission(root, name, workdir=workdir)]
     subs = [load_submission(e, student_id(e.name), workdir=workdir) for e in files + others]
+    if handins:
+        subs += platform_submissions(handins, subs, load_submission, workdir)
     subs.sort(key=lambda s: (natural_key(s.student), str(s.path)))
     seen: dict[str, int] = {}
     for sub in subs:  # ids name report files: unique even on case-insensitive file systems
