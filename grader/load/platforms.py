@@ -38,9 +38,10 @@ PLATFORM_TITLES = {"moodle": "Moodle", "canvas": "Canvas"}
 _BLIND_NAMES = {"participant", "participante"}
 _MOODLE_RE = re.compile(
     r"^(?P<name>[^_]+?)(?:_(?P<id>\d+))?_assignsubmission_(?P<plugin>[a-z0-9]+)(?P<rest>_.*)?$", re.DOTALL)
-_CANVAS_FILE_RE = re.compile(r"^(?P<name>[^\W_]+)(?P<late>_LATE)?_(?P<id>\d+)_(?P<att>\d+)_(?P<orig>.+)$")
-_CANVAS_TEXT_RE = re.compile(r"^(?P<name>[^\W_]+)(?P<late>_LATE)?_(?P<id>\d+)_(?P<orig>text\.html?)$")
-_CANVAS_ANON_RE = re.compile(r"^anon_(?P<id>[A-Za-z0-9]+)(?P<late>_LATE)?_(?P<att>\d+)_(?P<orig>.+)$")
+# Ids of 3+ digits: a student's own "alumno_1_2_x.ipynb" is not Canvas (real Canvas ids are large).
+_CANVAS_FILE_RE = re.compile(r"^(?P<name>[^\W_]+)(?P<late>_LATE)?_(?P<id>\d{3,})_(?P<att>\d{3,})_(?P<orig>.+)$")
+_CANVAS_TEXT_RE = re.compile(r"^(?P<name>[^\W_]+)(?P<late>_LATE)?_(?P<id>\d{3,})_(?P<orig>text\.html?)$")
+_CANVAS_ANON_RE = re.compile(r"^anon_(?P<id>[A-Za-z0-9]+)(?P<late>_LATE)?_(?P<att>\d{3,})_(?P<orig>.+)$")
 _TEXT_PLUGINS = {"onlinetext"}
 
 
