@@ -22,7 +22,12 @@ from grader.gradebook import Gradebook, load_results
 from grader.load import find_submissions
 from grader.report import csvcells, render_report, render_summary, write_exports
 from grader.report.exports import CSV_COLUMNS
-from grader.report.platforms import fill_canvas_gradebook, fill_moodle_worksheet, write_moodle_feedback
+from grader.report.platforms import (
+    export_moodle,
+    fill_canvas_gradebook,
+    fill_moodle_worksheet,
+    write_moodle_feedback,
+)
 from grader.report.sample import HOSTILE, sample_result
 from grader.results import StudentRecord
 from tests.files.platforms import make_fixtures
@@ -122,6 +127,16 @@ def test_plain_folders_keep_file_name_ids(tmp_path):
     assert {s.student: s.record for s in subs} == {"alumno_1_2_x": None, "Maria Lopez": None}
 
 
+def test_lone_moodle_folder_is_one_participant_whatever_it_holds(tmp_path):
+    folder = tmp_path / "descarga" / "Ana García López_1001_assignsubmission_file"
+    for part in ("ej1", "ej2"):
+        (folder / part).mkdir(parents=True)
+        (folder / part / "cuaderno.ipynb").write_bytes(make_fixtures.notebook(8))
+    subs = find_submissions(tmp_path / "descarga", workdir=tmp_path / "work")
+    assert [(s.student, s.files) for s in subs] == [
+        ("Ana_García_López_1001", ["ej1/cuaderno.ipynb", "ej2/cuaderno.ipynb"])]
+
+
 def graded(tmp_path: Path) -> list:
     return [result("Ana_García_López_1001", 7.5, "moodle", "1001", "Ana García López",
                    "Ana García López_1001_assignsubmission_file"),
@@ -161,6 +176,17 @@ def test_worksheet_only_grade_and_comment_change(sheet, grades, tmp_path):
             if (r in (1, 2)) and c in (grade_col, comment_col):
                 continue
             assert original[fa.start:fa.end] == filled[fb.start:fb.end]
+
+
+def test_worksheet_resaved_by_a_spreadsheet_keeps_its_bytes(tmp_path):
+    raw = (FILES / "moodle_worksheet_es.csv").read_text(encoding="utf-8-sig").encode("cp1252")
+    (tmp_path / "hoja.csv").write_bytes(raw)
+    report = export_moodle(graded(tmp_path), tmp_path, tmp_path / "hoja.csv")
+    out = (tmp_path / "moodle_worksheet.csv").read_bytes()
+    assert "not UTF-8" in report.warnings[0] and report.filled == 2
+    assert out.startswith(raw[:raw.index(b"\n") + 1])  # the header, "Calificación" in cp1252
+    assert out.endswith(raw[raw.index(b'"Participante 1004"'):])
+    assert rows_of(out.decode("cp1252"))[1][4] == "7,50"
 
 
 def test_missing_column_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):

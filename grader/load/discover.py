@@ -28,7 +28,7 @@ from grader.load.names import (
     natural_key,
     student_id,
 )
-from grader.load.platforms import group_entries, platform_submissions
+from grader.load.platforms import group_entries, parse_name, platform_submissions
 from grader.load.reader import read_cells
 from grader.load.submission import Cell, FileProblem, LoadError, Submission
 from grader.load.zipsafe import extract_zip
@@ -265,8 +265,8 @@ def _unwrap_batch(root: Path, name: str) -> tuple[Path, str]:
     """Step into a lone wrapper folder ("entregas/") unless it is itself one student's folder."""
     for _ in range(4):
         entries = _batch_entries(root)
-        if len(entries) != 1 or not entries[0].is_dir():
-            break
+        if len(entries) != 1 or not entries[0].is_dir() or parse_name(entries[0].name, True):
+            break  # (a lone "Name_123_assignsubmission_file/" is one participant, whatever it holds)
         inner = [e for e in entries[0].iterdir() if not is_ignored(e.name) and not e.is_symlink()]
         # One ZIP alone is that student's upload (Moodle: "Name_123_assignsubmission_file_/x.zip").
         zips = [e for e in inner if e.is_file() and e.suffix.lower() == ".zip"]

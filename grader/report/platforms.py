@@ -52,15 +52,24 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip().casefold()
 
 
-def _read(path: Path) -> tuple[str, str]:
-    """The file's text and its encoding (UTF-8, or the Windows code page a spreadsheet saved it in)."""
+def _read(path: Path, report: ExportReport) -> tuple[str, str]:
+    """The file's text and its encoding: UTF-8 as the platforms write it, else Latin-1, which maps
+    every byte to one character and back, so that a file a spreadsheet re-saved stays byte for byte."""
     if not path.is_file():
         raise GraderError(f"{path}: no such file")
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace"), "cp1252"
+        report.warnings.append(f"{path} is not UTF-8 (re-saved by a spreadsheet?): kept in its own encoding, "
+                               "but the platform's import expects UTF-8")
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _write(target: Path, text: str, encoding: str, report: ExportReport) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(text.encode(encoding, errors="replace"))  # only new cells can hold unencodable text
+    report.written.append(target)
 
 
 def _by_platform_id(results: list[GradeResult], platform: str, report: ExportReport) -> dict[str, list[GradeResult]]:
@@ -105,12 +114,11 @@ def feedback_comment(r: GradeResult, grade: str, maximum: str) -> str:
 def export_moodle(results: list[GradeResult], out_dir: Path, worksheet: Path,
                   output: Path | None = None) -> ExportReport:
     """OUT/moodle_worksheet.csv (or `output`) and OUT/moodle_feedback.zip for a graded batch."""
-    text, encoding = _read(Path(worksheet))
+    read = ExportReport()
+    text, encoding = _read(Path(worksheet), read)
     filled, report = fill_moodle_worksheet(text, results, source=str(worksheet))
-    target = Path(output) if output else Path(out_dir) / "moodle_worksheet.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(filled.encode(encoding))
-    report.written.append(target)
+    report.warnings[:0] = read.warnings
+    _write(Path(output) if output else Path(out_dir) / "moodle_worksheet.csv", filled, encoding, report)
     report.written.append(write_moodle_feedback(results, Path(out_dir), Path(out_dir) / "moodle_feedback.zip",
                                                 report))
     return report
@@ -204,12 +212,11 @@ def write_moodle_feedback(results: list[GradeResult], out_dir: Path, target: Pat
 def export_canvas(results: list[GradeResult], out_dir: Path, gradebook: Path, output: Path | None = None,
                   assignment: str | None = None) -> ExportReport:
     """OUT/canvas_gradebook.csv (or `output`): the gradebook export with the assignment's points."""
-    text, encoding = _read(Path(gradebook))
+    read = ExportReport()
+    text, encoding = _read(Path(gradebook), read)
     filled, report = fill_canvas_gradebook(text, results, assignment, source=str(gradebook))
-    target = Path(output) if output else Path(out_dir) / "canvas_gradebook.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(filled.encode(encoding))
-    report.written.append(target)
+    report.warnings[:0] = read.warnings
+    _write(Path(output) if output else Path(out_dir) / "canvas_gradebook.csv", filled, encoding, report)
     return report
 
 
