@@ -94,6 +94,13 @@ def _usable(results: list[GradeResult], pid: str, report: ExportReport) -> Grade
     return results[0]
 
 
+def _warn_unmatched(by_id: dict[str, list[GradeResult]], seen: set[str], what: str, id_label: str,
+                   report: ExportReport) -> None:
+    unmatched = [f"{r.student} ({id_label} {pid})" for pid, rs in by_id.items() if pid not in seen for r in rs]
+    if unmatched:
+        report.warnings.append(f"{what}: " + ", ".join(unmatched))
+
+
 def feedback_comment(r: GradeResult, grade: str, maximum: str) -> str:
     """A short Spanish summary for the student; the full report goes with the feedback files."""
     fails = [rule_name(v) for v in r.rules if v.status == "fail"]
@@ -165,10 +172,7 @@ def fill_moodle_worksheet(text: str, results: list[GradeResult], source: str = "
             comment = feedback_comment(r, grade, rec[columns["max"]].value.strip())
             edits[(index, columns["comment"])] = csvcells.spreadsheet_safe(comment)
         report.filled += 1
-    unmatched = [r for pid, rs in by_id.items() if pid not in seen for r in rs]
-    if unmatched:
-        report.warnings.append("hand-ins without a worksheet row: " + ", ".join(
-            f"{r.student} (participant {r.record.platform_id})" for r in unmatched if r.record))
+    _warn_unmatched(by_id, seen, "hand-ins without a worksheet row", "participant", report)
     return csvcells.replace(text, edits, records, delimiter), report
 
 
@@ -255,10 +259,8 @@ def fill_canvas_gradebook(text: str, results: list[GradeResult], assignment: str
         points = csvcells.format_number(possible * r.score / r.max_score, separator)
         edits[(index, column)] = csvcells.spreadsheet_safe(points)
         report.filled += 1
-    unmatched = [r for pid, rs in by_id.items() if pid not in seen for r in rs]
-    if unmatched:
-        report.warnings.append("hand-ins without a gradebook row (anonymous grading ids never match): " + ", ".join(
-            f"{r.student} (user {r.record.platform_id})" for r in unmatched if r.record))
+    _warn_unmatched(by_id, seen, "hand-ins without a gradebook row (anonymous grading ids never match)", "user",
+                    report)
     return csvcells.replace(text, edits, records, delimiter), report
 
 
