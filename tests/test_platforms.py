@@ -53,29 +53,29 @@ def test_committed_fixtures_match_the_generator(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("zip_name, files", [
-    ("moodle4_folders.zip", {"Ana_García_López_1001": ["trabajo2.ipynb"],
-                             "Jorge_Pérez_Núñez_1002": ["entrega/trabajo2.ipynb"],
-                             "Lucía_Martín_1003": ["trabajo2.ipynb"]}),
-    ("moodle3_folders.zip", {"Ana_García_López_1001": ["trabajo2.ipynb"],
-                             "Jorge_Pérez_Núñez_1002": ["entrega.zip/trabajo2.ipynb"]}),
-    ("moodle_flat.zip", {"Ana_García_López_1001": ["ej1.py", "ej2.py"],
-                         "Jorge_Pérez_Núñez_1002": ["trabajo2.ipynb"],
-                         "Lucía_Martín_1003": ["Lucía Martín_1003_assignsubmission_onlinetext_onlinetext.html"]}),
+    ("moodle4_folders.zip", {"Ana García López_1001": ["trabajo2.ipynb"],
+                             "Jorge Pérez Núñez_1002": ["entrega/trabajo2.ipynb"],
+                             "Lucía Martín_1003": ["trabajo2.ipynb"]}),
+    ("moodle3_folders.zip", {"Ana García López_1001": ["trabajo2.ipynb"],
+                             "Jorge Pérez Núñez_1002": ["entrega.zip/trabajo2.ipynb"]}),
+    ("moodle_flat.zip", {"Ana García López_1001": ["ej1.py", "ej2.py"],
+                         "Jorge Pérez Núñez_1002": ["trabajo2.ipynb"],
+                         "Lucía Martín_1003": ["Lucía Martín_1003_assignsubmission_onlinetext_onlinetext.html"]}),
 ])
 def test_moodle_layouts_give_one_handin_per_participant(zip_name, files, tmp_path):
     subs = handins(zip_name, tmp_path)
     assert {k: s.files for k, s in subs.items()} == files
-    ana = subs["Ana_García_López_1001"]
+    ana = subs["Ana García López_1001"]
     assert ana.record == StudentRecord("Ana García López", "moodle", "1001", False, ana.record.source_name)
     assert ana.record.source_name.startswith("Ana García López_1001_assignsubmission_file")
     assert ana.load_error is None and ana.cells
 
 
 def test_online_text_is_noted_and_never_graded_as_code(tmp_path):
-    lucia = handins("moodle4_folders.zip", tmp_path)["Lucía_Martín_1003"]
+    lucia = handins("moodle4_folders.zip", tmp_path)["Lucía Martín_1003"]
     assert lucia.files == ["trabajo2.ipynb"] and lucia.load_error is None
     assert any("onlinetext.html" in n and "no se corrige como código" in n for n in lucia.notes)
-    only_text = handins("moodle_flat.zip", tmp_path)["Lucía_Martín_1003"]
+    only_text = handins("moodle_flat.zip", tmp_path)["Lucía Martín_1003"]
     assert only_text.cells == [] and only_text.load_error is not None
     assert any("texto en línea" in n for n in only_text.notes)
 
@@ -85,7 +85,7 @@ def test_blind_marking_and_teams(tmp_path):
     assert {k: (s.record.display_name, s.record.platform_id) for k, s in blind.items()} == {
         "Participante_5001": ("Participante 5001", "5001"), "Participant_5002": ("Participant 5002", "5002")}
     teams = handins("moodle_team.zip", tmp_path)
-    assert {k: s.record.display_name for k, s in teams.items()} == {"Grupo_A_71": "Grupo A", "Grupo_B_72": "Grupo B"}
+    assert {k: s.record.display_name for k, s in teams.items()} == {"Grupo A_71": "Grupo A", "Grupo B_72": "Grupo B"}
 
 
 def test_canvas_late_several_files_text_and_anonymous(tmp_path):
@@ -103,7 +103,7 @@ def test_canvas_late_several_files_text_and_anonymous(tmp_path):
 
 def test_mixed_platforms_each_file_still_a_handin_with_a_note(tmp_path):
     subs = handins("mixed_platforms.zip", tmp_path)
-    assert set(subs) == {"Ana_García_López_1001", "pereznunezjorge_2002", "entrega_suelta"}
+    assert set(subs) == {"Ana García López_1001", "pereznunezjorge_2002", "entrega_suelta"}
     assert subs["entrega_suelta"].record is None
     assert all(s.notes and s.load_error is None for s in subs.values())
     assert "mezcla nombres de Canvas y Moodle" in subs["pereznunezjorge_2002"].notes[-1]
@@ -134,13 +134,13 @@ def test_lone_moodle_folder_is_one_participant_whatever_it_holds(tmp_path):
         (folder / part / "cuaderno.ipynb").write_bytes(make_fixtures.notebook(8))
     subs = find_submissions(tmp_path / "descarga", workdir=tmp_path / "work")
     assert [(s.student, s.files) for s in subs] == [
-        ("Ana_García_López_1001", ["ej1/cuaderno.ipynb", "ej2/cuaderno.ipynb"])]
+        ("Ana García López_1001", ["ej1/cuaderno.ipynb", "ej2/cuaderno.ipynb"])]
 
 
 def graded(tmp_path: Path) -> list:
-    return [result("Ana_García_López_1001", 7.5, "moodle", "1001", "Ana García López",
+    return [result("Ana García López_1001", 7.5, "moodle", "1001", "Ana García López",
                    "Ana García López_1001_assignsubmission_file"),
-            result("Jorge_Pérez_Núñez_1002", 10.0, "moodle", "1002", "Jorge Pérez Núñez",
+            result("Jorge Pérez Núñez_1002", 10.0, "moodle", "1002", "Jorge Pérez Núñez",
                    "Jorge Pérez Núñez_1002_assignsubmission_file"),
             result("Participante_1009", 4.0, "moodle", "1009", "Participante 1009",
                    "Participante_1009_assignsubmission_file"),

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.report import report_filename
+
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 FILES = Path(__file__).parent / "files" / "platforms"
@@ -37,16 +39,16 @@ def test_moodle_zip_to_worksheet_and_feedback_zip(tmp_path: Path) -> None:
     assert "graded 3, unchanged 0, grader errors 0" in proc.stdout
     results = {r["student"]: r for r in json.loads((out / "results.json").read_text())["results"]}
     assert {s: (r["record"]["display_name"], r["record"]["platform_id"]) for s, r in results.items()} == {
-        "Ana_García_López_1001": ("Ana García López", "1001"),
-        "Jorge_Pérez_Núñez_1002": ("Jorge Pérez Núñez", "1002"),
-        "Lucía_Martín_1003": ("Lucía Martín", "1003")}
+        "Ana García López_1001": ("Ana García López", "1001"),
+        "Jorge Pérez Núñez_1002": ("Jorge Pérez Núñez", "1002"),
+        "Lucía Martín_1003": ("Lucía Martín", "1003")}
     assert all(r["runs"] and r["runs"][0]["status"] == "ok" for r in results.values())
     # Discovery's note reached the worker's result.
-    assert any("onlinetext.html" in n for n in results["Lucía_Martín_1003"]["meta"]["notes"])
+    assert any("onlinetext.html" in n for n in results["Lucía Martín_1003"]["meta"]["notes"])
     with sqlite3.connect(out / "gradebook.sqlite") as db:
         assert db.execute("SELECT platform_id FROM results ORDER BY platform_id").fetchall() == [
             ("1001",), ("1002",), ("1003",)]
-    assert "Ana García López · Moodle 1001" in text_of(out / "Ana_García_López_1001.html")
+    assert "Ana García López · Moodle 1001" in text_of(out / report_filename("Ana García López_1001"))
     assert "Lucía Martín · Moodle 1003" in text_of(out / "index.html")
 
     proc = run_cli("export", "moodle", out, "--worksheet", FILES / "moodle_worksheet_es.csv")

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.load.names import is_ignored, natural_key
+from grader.load.names import is_ignored, natural_key, student_id
 from grader.load.submission import Submission
 from grader.results import StudentRecord
 
@@ -55,7 +55,7 @@ class PlatformName:
     late: bool = False
     text: bool = False  # an online-text entry (HTML), never graded as code
     original: str | None = None  # the student's own file name (flat layouts); None for a folder
-    stem: str = ""  # the name part of the hand-in id ("Ana_García_López", "garcialopezana", "anon")
+    stem: str = ""  # the name part of the hand-in id ("Ana García López", "garcialopezana", "anon")
 
 
 @dataclass
@@ -102,9 +102,10 @@ def parse_name(name: str, is_dir: bool) -> PlatformName | None:
 
 
 def _student_id(parsed: PlatformName) -> str:
-    # The name part is for people reading file names; the platform id makes it unique.
-    slug = re.sub(r"[\s\\/]+", "_", parsed.stem).strip("._") or parsed.platform
-    return f"{slug}_{parsed.platform_id}" if parsed.platform_id else slug
+    # The name as the platform wrote it, then the platform id that makes it unique. For Moodle this
+    # is the id the loader always gave a download's folder ("Ana Pérez_1234"), so gradebooks made
+    # before platforms were recognised resume without re-grading.
+    return student_id(f"{parsed.stem}_{parsed.platform_id}" if parsed.platform_id else parsed.stem)
 
 
 def group_entries(entries: list[Path]) -> tuple[list[PlatformHandin], list[Path]]:
