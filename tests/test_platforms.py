@@ -20,6 +20,7 @@ import pytest
 from grader.cli import main
 from grader.gradebook import Gradebook, load_results
 from grader.load import find_submissions
+from grader.load.platforms import PlatformName, parse_name
 from grader.report import csvcells, render_report, render_summary, write_exports
 from grader.report.exports import CSV_COLUMNS
 from grader.report.platforms import (
@@ -50,6 +51,36 @@ def test_committed_fixtures_match_the_generator(tmp_path: Path) -> None:
     for path in make_fixtures.write_all(tmp_path):
         assert path.read_bytes() == (FILES / path.name).read_bytes(), (
             f"{path.name} is stale: run `python tests/files/platforms/make_fixtures.py`")
+
+
+@pytest.mark.parametrize("name, is_dir, expected", [
+    ("Ana García_1001_assignsubmission_file", True, PlatformName("moodle", "Ana García", "1001", stem="Ana García")),
+    ("Ana García_1001_assignsubmission_file_", True, PlatformName("moodle", "Ana García", "1001", stem="Ana García")),
+    ("Ana García_1001_assignsubmission_file_ej_1.py", False,
+     PlatformName("moodle", "Ana García", "1001", original="ej_1.py", stem="Ana García")),
+    ("Ana García_1001_assignsubmission_onlinetext", True,
+     PlatformName("moodle", "Ana García", "1001", text=True, stem="Ana García")),
+    ("Grupo A-Ana García_1001_assignsubmission_file_", True,  # 3.x team: group and member
+     PlatformName("moodle", "Grupo A-Ana García", "1001", stem="Grupo A-Ana García")),
+    ("Grupo por defecto_assignsubmission_file", True,  # 4.x default team: no group id
+     PlatformName("moodle", "Grupo por defecto", None, stem="Grupo por defecto")),
+    ("Participante_77_assignsubmission_file", True,
+     PlatformName("moodle", "Participante 77", "77", stem="Participante")),
+    ("garcialopezana_LATE_20011_900011_Trabajo 2.ipynb", False,
+     PlatformName("canvas", "garcialopezana", "20011", late=True, original="Trabajo 2.ipynb", stem="garcialopezana")),
+    ("anon_Bc4dE_900011_t.ipynb", False,
+     PlatformName("canvas", "Anónimo Bc4dE", "Bc4dE", original="t.ipynb", stem="anon")),
+    ("Ana\u202eGarcía_1001_assignsubmission_file", True,  # a bidi override never reaches a report
+     PlatformName("moodle", "AnaGarcía", "1001", stem="AnaGarcía")),
+    ("Ana García_1001_assignsubmission_file_", False, None),  # a file needs its own name after the prefix
+    ("Ana García_1001_assignsubmission_file_x", True, None),
+    ("garcialopezana_2001_90001_t.ipynb", True, None),  # Canvas writes files only
+    ("GarciaAna_2001_90001_t.ipynb", False, None),  # Canvas names are lower case
+    ("alumno_1_2_x.ipynb", False, None),
+    ("trabajo2.ipynb", False, None),
+])
+def test_parse_platform_names(name, is_dir, expected):
+    assert parse_name(name, is_dir) == expected
 
 
 @pytest.mark.parametrize("zip_name, files", [
@@ -244,6 +275,19 @@ def test_canvas_gradebook_fills_the_assignment_column(tmp_path):
     assert [r[:6] + r[7:] for r in after] == [r[:6] + r[7:] for r in before]
     assert report.filled == 2 and "anon_Bc4dE" in report.warnings[-1]
     assert fill_canvas_gradebook(text, results, "5501")[0] == filled
+
+
+def test_export_canvas_command(tmp_path, capsys):
+    out = tmp_path / "out"
+    write_exports([result("garcialopezana_2001", 7.5, "canvas", "2001", "garcialopezana")], out)
+    target = tmp_path / "subir.csv"
+    assert main(["export", "canvas", str(out), "--gradebook", str(FILES / "canvas_gradebook.csv"),
+                 "--assignment", "5501", "--output", str(target)]) == 0
+    assert "filled 1 row(s)" in capsys.readouterr().out
+    assert rows_of(target.read_text(encoding="utf-8"))[2][5:7] == ["4.50", "7.50"]
+    assert not (out / "canvas_gradebook.csv").exists()
+    assert main(["export", "canvas", str(out), "--gradebook", str(FILES / "canvas_gradebook.csv")]) == 2
+    assert "--assignment" in capsys.readouterr().err
 
 
 def test_spanish_csv_dialect(tmp_path):
