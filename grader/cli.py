@@ -76,22 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fill the grade file downloaded from Moodle or Canvas with the grades of a "
                        "batch graded into OUT. Only the grade (and feedback comment) cells change.")
     platforms = e.add_subparsers(dest="platform", required=True, metavar="PLATFORM")
-    m = platforms.add_parser("moodle", help="Moodle grading worksheet + feedback-files ZIP",
-                             description="Writes OUT/moodle_worksheet.csv (the worksheet filled) and "
-                             "OUT/moodle_feedback.zip (one informe.pdf per participant) to upload back.")
-    m.add_argument("out", type=Path, metavar="OUT", help="the folder `grader grade` wrote")
-    m.add_argument("--worksheet", type=Path, required=True, metavar="FILE",
-                   help="the grading worksheet CSV downloaded from the assignment")
-    m.add_argument("--output", type=Path, metavar="FILE", help="where to write the filled worksheet")
-    cv = platforms.add_parser("canvas", help="Canvas gradebook CSV",
-                              description="Writes OUT/canvas_gradebook.csv: the exported gradebook with the "
-                              "assignment's column filled with points.")
-    cv.add_argument("out", type=Path, metavar="OUT", help="the folder `grader grade` wrote")
-    cv.add_argument("--gradebook", type=Path, required=True, metavar="FILE",
-                    help="the gradebook CSV exported from Canvas")
-    cv.add_argument("--assignment", metavar="NAME_OR_ID",
-                    help="the assignment column, when the gradebook has several")
-    cv.add_argument("--output", type=Path, metavar="FILE", help="where to write the filled gradebook")
+
+    def platform(name: str, what: str, written: str, option: str, source: str) -> argparse.ArgumentParser:
+        sp = platforms.add_parser(name, help=what, description=f"Writes {written} to upload back.")
+        sp.add_argument("out", type=Path, metavar="OUT", help="the folder `grader grade` wrote")
+        sp.add_argument(option, type=Path, required=True, metavar="FILE", help=source)
+        sp.add_argument("--output", type=Path, metavar="FILE", help="where to write the filled CSV")
+        return sp
+
+    platform("moodle", "Moodle grading worksheet + feedback-files ZIP",
+             "OUT/moodle_worksheet.csv (the worksheet filled) and OUT/moodle_feedback.zip (one informe.pdf "
+             "per participant)", "--worksheet", "the grading worksheet CSV downloaded from the assignment")
+    platform("canvas", "Canvas gradebook CSV",
+             "OUT/canvas_gradebook.csv (the exported gradebook, the assignment's column in points)",
+             "--gradebook", "the gradebook CSV exported from Canvas").add_argument(
+        "--assignment", metavar="NAME_OR_ID", help="the assignment column, when the gradebook has several")
 
     d = sub.add_parser("data", help="make Fashion-MNIST available offline (seeds Keras' cache)")
     d.add_argument("--data-dir", type=Path)
