@@ -141,7 +141,13 @@ def platform_submissions(handins: list[PlatformHandin], rest: list[Submission],
     """
     subs = []
     for handin in handins:
-        path = _handin_path(handin, workdir)
+        try:
+            path = _handin_path(handin, workdir)
+        except OSError as exc:  # a copy failed (disk full, unreadable file): load what is there
+            log.warning("%s: could not gather its files (%s)", handin.student, exc)
+            handin.notes.append("No se han podido reunir todos los ficheros de esta entrega; se ha cargado "
+                                f"«{handin.entries[0][0].name}».")
+            path = handin.entries[0][0]
         sub = load(path, handin.student, workdir=workdir)
         sub.record = handin.record
         sub.notes[:0] = handin.notes
