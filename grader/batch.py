@@ -45,6 +45,7 @@ def grade_batch(
     jobs: int = 1,
     force: bool = False,
     progress: bool = True,
+    csv_dialect: str = "en",
 ) -> BatchSummary:
     from grader.resources import default_rubric
     from grader.review.overrides import corrected_results, reconcile, write_class_pages, write_report
@@ -100,7 +101,7 @@ def grade_batch(
     for result in results:
         if result.student in overridden:  # the worker rendered the automatic verdicts
             write_report(result, opts.out_dir, pdf=opts.pdf)
-    write_class_pages(results, opts.out_dir)
+    write_class_pages(results, opts.out_dir, csv_dialect=csv_dialect)
     return summary
 
 
@@ -163,6 +164,9 @@ def _job_spec(sub: Submission, opts: GradeOptions, out: Path) -> dict:
     return {
         "submission": str(sub.path),
         "student": sub.student,
+        # Discovery knows what the worker's reload cannot: the platform record and its notes.
+        "record": to_data(sub.record),
+        "notes": sub.notes,
         "result": str(out),
         "options": to_data(replace(opts, cache_dir=opts.retrain_cache)),
     }

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--budget", choices=["full", "quick"], default="full",
                    help="full: the student's epochs (default); quick: comparison models capped")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--csv-dialect", choices=["en", "es"], default="en",
+                   help="grades.csv for a Spanish-locale spreadsheet: 'es' = ';' separator, decimal comma")
     common(g)
 
     c = sub.add_parser("check", help="self-check one hand-in (students, CI)",
@@ -86,6 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("out", type=Path, help="the folder `grader grade` wrote (holds gradebook.sqlite)")
     r.add_argument("student", nargs="?", help="one hand-in: all its verdicts, overrides marked")
     r.add_argument("--rubric", type=Path, help="rubric file, only for gradebooks that did not store theirs")
+    e = sub.add_parser("export", help="fill the course platform's grade file from a graded batch",
+                       description="Fill the grade file downloaded from Moodle or Canvas with the grades of a "
+                       "batch graded into OUT. Only the grade (and feedback comment) cells change.")
+    platforms = e.add_subparsers(dest="platform", required=True, metavar="PLATFORM")
+
+    def platform(name: str, what: str, written: str, option: str, source: str) -> argparse.ArgumentParser:
+        sp = platforms.add_parser(name, help=what, description=f"Writes {written} to upload back.")
+        sp.add_argument("out", type=Path, metavar="OUT", help="the folder `grader grade` wrote")
+        sp.add_argument(option, type=Path, required=True, metavar="FILE", help=source)
+        sp.add_argument("--output", type=Path, metavar="FILE", help="where to write the filled CSV")
+        return sp
+
+    platform("moodle", "Moodle grading worksheet + feedback-files ZIP",
+             "OUT/moodle_worksheet.csv (the worksheet filled) and OUT/moodle_feedback.zip (one informe.pdf "
+             "per participant)", "--worksheet", "the grading worksheet CSV downloaded from the assignment")
+    platform("canvas", "Canvas gradebook CSV",
+             "OUT/canvas_gradebook.csv (the exported gradebook, the assignment's column in points)",
+             "--gradebook", "the gradebook CSV exported from Canvas").add_argument(
+        "--assignment", metavar="NAME_OR_ID", help="the assignment column, when the gradebook has several")
 
     d = sub.add_parser("data", help="make Fashion-MNIST available offline (seeds Keras' cache)")
     d.add_argument("--data-dir", type=Path)
@@ -132,7 +153,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from grader.batch import grade_batch
 
     s = grade_batch(args.path, _options(args, args.budget), jobs=args.jobs, force=args.force,
-                    progress=not args.quiet)
+                    progress=not args.quiet, csv_dialect=args.csv_dialect)
     print(f"graded {len(s.graded)}, unchanged {len(s.skipped)}, grader errors {len(s.failed)}"
           f" -> {s.out_dir / 'index.html'}")
     for student in s.failed:
@@ -244,6 +265,18 @@ def cmd_review(args: argparse.Namespace) -> int:
     queue = review_queue(results, args.out)
     lines = review_lines(results[0], queue[args.student]) if args.student else queue_lines(results, queue)
     print("\n".join(lines))
+def cmd_export(args: argparse.Namespace) -> int:
+    from grader.report.platforms import export_canvas, export_moodle
+    from grader.review.overrides import exported_results
+
+    results = exported_results(args.out)  # the instructor's overrides applied
+    if args.platform == "moodle":
+        report = export_moodle(results, args.out, args.worksheet, args.output)
+    else:
+        report = export_canvas(results, args.out, args.gradebook, args.output, args.assignment)
+    for warning in report.warnings:
+        print(f"grader: warning: {warning}", file=sys.stderr)
+    print(f"filled {report.filled} row(s) -> " + ", ".join(str(p) for p in report.written))
     return 0
 
 
@@ -259,3 +292,5 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 COMMANDS = {"grade": cmd_grade, "check": cmd_check, "capture": cmd_capture, "override": cmd_override,
             "review": cmd_review, "data": cmd_data}
+COMMANDS = {"grade": cmd_grade, "check": cmd_check, "capture": cmd_capture, "export": cmd_export,
+            "data": cmd_data}

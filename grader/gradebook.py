@@ -16,7 +16,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from grader.results import GradeResult, Override
+from grader.codec import from_data
+from grader.errors import GraderError
+from grader.results import GradeResult, Override, StudentRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -55,6 +57,12 @@ CREATE TABLE IF NOT EXISTS rubrics (
 );
 """
 _OVERRIDE_COLUMNS = tuple(f.name for f in dataclasses.fields(Override))
+# Who handed each hand-in in (StudentRecord). The result JSON above already carries the record and
+# stays the source of truth; these columns mirror it so that an instructor can query the gradebook
+# by name or platform id with plain SQL (`SELECT student FROM results WHERE platform_id = '1001'`).
+# Columns rather than a new table or schema version: ALTER TABLE ADD COLUMN is instant, old code
+# keeps working on a migrated file (it names its columns), and old rows are filled from their JSON.
+RECORD_COLUMNS = {"display_name": "TEXT", "platform": "TEXT", "platform_id": "TEXT", "late": "INTEGER"}
 
 
 class Gradebook:
@@ -64,6 +72,20 @@ class Gradebook:
         self._db = sqlite3.connect(path, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+        missing = [name for name in RECORD_COLUMNS if name not in have]
+        if not missing:
+            return
+        with self._db:
+            for name in missing:
+                self._db.execute(f"ALTER TABLE results ADD COLUMN {name} {RECORD_COLUMNS[name]}")
+            for student, blob in self._db.execute("SELECT student, result_json FROM results").fetchall():
+                record = json.loads(blob).get("record")
+                self._db.execute("UPDATE results SET display_name = ?, platform = ?, platform_id = ?, late = ?"
+                                 " WHERE student = ?", (*_record_values(record), student))
 
     def close(self) -> None:
         self._db.close()
@@ -83,15 +105,19 @@ class Gradebook:
 
     def store(self, result: GradeResult, *, status: str, rubric_digest: str, budget: str) -> None:
         with self._db:  # one transaction per hand-in: a kill never leaves half a row
+            data = result.to_dict()
             self._db.execute(
                 """INSERT INTO results (student, submission_digest, rubric_digest, budget, status,
-                                        score, max_score, result_json, finished_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        score, max_score, result_json, finished_at,
+                                        display_name, platform, platform_id, late)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(student) DO UPDATE SET
                      submission_digest = excluded.submission_digest,
                      rubric_digest = excluded.rubric_digest, budget = excluded.budget,
                      status = excluded.status, score = excluded.score, max_score = excluded.max_score,
                      result_json = excluded.result_json, finished_at = excluded.finished_at,
+                     display_name = excluded.display_name, platform = excluded.platform,
+                     platform_id = excluded.platform_id, late = excluded.late,
                      attempts = results.attempts + 1""",
                 (
                     result.student,
@@ -101,8 +127,9 @@ class Gradebook:
                     status,
                     result.score,
                     result.max_score,
-                    json.dumps(result.to_dict(), ensure_ascii=False),
+                    json.dumps(data, ensure_ascii=False),
                     time.time(),
+                    *_record_values(data.get("record")),
                 ),
             )
 
@@ -158,3 +185,22 @@ class Gradebook:
         """(file name, YAML text) of the rubric with this digest, if a batch stored it."""
         row = self._db.execute("SELECT name, text FROM rubrics WHERE digest = ?", (digest,)).fetchone()
         return (row[0], row[1]) if row else None
+
+def _record_values(record: dict | None) -> tuple:
+    if not record:
+        return (None, "folder", None, 0)
+    r = from_data(StudentRecord, record)
+    return (r.display_name, r.platform, r.platform_id, int(r.late))
+
+
+def load_results(out_dir: Path) -> list[GradeResult]:
+    """A graded batch's results: its gradebook (the source of truth), else its results.json."""
+    out_dir = Path(out_dir)
+    if (out_dir / "gradebook.sqlite").is_file():
+        with Gradebook(out_dir / "gradebook.sqlite") as book:
+            return [from_data(GradeResult, row["result"]) for row in book.results()]
+    if (out_dir / "results.json").is_file():
+        data = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
+        return [from_data(GradeResult, r) for r in data.get("results", [])]
+    raise GraderError(f"{out_dir}: no gradebook.sqlite or results.json; grade the hand-ins into it first "
+                      f"(grader grade HAND-INS --out {out_dir})")

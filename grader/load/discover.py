@@ -28,6 +28,7 @@ from grader.load.names import (
     natural_key,
     student_id,
 )
+from grader.load.platforms import group_entries, parse_name, platform_submissions
 from grader.load.reader import read_cells
 from grader.load.submission import Cell, FileProblem, LoadError, Submission
 from grader.load.zipsafe import extract_zip
@@ -241,12 +242,14 @@ def _batch_entries(root: Path) -> list[Path]:
 
 def _find_in_folder(root: Path, name: str, workdir: Path | None) -> list[Submission]:
     root, name = _unwrap_batch(root, name)
-    entries = _batch_entries(root)
+    handins, entries = group_entries(_batch_entries(root))  # Moodle / Canvas "download all" names
     files = [e for e in entries if e.is_file() and e.suffix.lower() in NOTEBOOK_SUFFIXES]
     others = [e for e in entries if e.is_dir() or (e.is_file() and e.suffix.lower() == ".zip")]
-    if not others and looks_like_one_student([f.name for f in files]):
+    if not handins and not others and looks_like_one_student([f.name for f in files]):
         return [load_submission(root, name, workdir=workdir)]
     subs = [load_submission(e, student_id(e.name), workdir=workdir) for e in files + others]
+    if handins:
+        subs += platform_submissions(handins, subs, load_submission, workdir)
     subs.sort(key=lambda s: (natural_key(s.student), str(s.path)))
     seen: dict[str, int] = {}
     for sub in subs:  # ids name report files: unique even on case-insensitive file systems
@@ -262,8 +265,8 @@ def _unwrap_batch(root: Path, name: str) -> tuple[Path, str]:
     """Step into a lone wrapper folder ("entregas/") unless it is itself one student's folder."""
     for _ in range(4):
         entries = _batch_entries(root)
-        if len(entries) != 1 or not entries[0].is_dir():
-            break
+        if len(entries) != 1 or not entries[0].is_dir() or parse_name(entries[0].name, True):
+            break  # (a lone "Name_123_assignsubmission_file/" is one participant, whatever it holds)
         inner = [e for e in entries[0].iterdir() if not is_ignored(e.name) and not e.is_symlink()]
         # One ZIP alone is that student's upload (Moodle: "Name_123_assignsubmission_file_/x.zip").
         zips = [e for e in inner if e.is_file() and e.suffix.lower() == ".zip"]

@@ -4,6 +4,7 @@
     render_summary(results, out_dir, report_links) -> Path          out_dir/index.html
     write_exports(results, out_dir)                -> dict[str, Path]
     render_plots(result)                           -> dict[str, str] exercise -> PNG data URI
+    platforms.export_moodle / export_canvas         grades back to Moodle / Canvas (`grader export`)
 """
 
 from grader.report.exports import write_exports

@@ -6,7 +6,8 @@ Formats (keep them stable; other tools read them):
   encoding="utf-8-sig"), comma-separated, dot decimals, one row per hand-in sorted by student id.
   Columns, always in this order: student, score, max_score, grade_10, ex1, ex2, ex3, ex4, general,
   failed_rules (ids joined by ";"), errors (count of load/capture/cell errors), feedback (Spanish summary).
-  An exercise a result has no score for is left empty.
+  An exercise a result has no score for is left empty. With `csv_dialect="es"` (for a Spanish-locale
+  Excel, which opens a comma CSV as one column): ";" separator and decimal comma, same columns.
 - results.json: {"format": "grader-results", "version": 1, "results": [GradeResult.to_dict(), ...]}.
 - junit.xml: <testsuites> with one <testsuite name=student> per hand-in and one <testcase> per rule:
   fail -> <failure>, warn -> passes with the message in <system-out>, skip -> <skipped>; load/capture
@@ -35,13 +36,16 @@ CSV_COLUMNS = ("student", "score", "max_score", "grade_10", *GROUPS, "failed_rul
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def write_exports(results: list[GradeResult], out_dir: Path) -> dict[str, Path]:
+CSV_DIALECTS = {"en": (",", "."), "es": (";", ",")}  # (separator, decimal mark)
+
+
+def write_exports(results: list[GradeResult], out_dir: Path, *, csv_dialect: str = "en") -> dict[str, Path]:
     """Write all exports; return {"grades_csv", "results_json", "junit_xml", "gradescope_dir"} -> path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(results, key=lambda r: r.student.lower())
     return {
-        "grades_csv": write_csv(ordered, out_dir / "grades.csv"),
+        "grades_csv": write_csv(ordered, out_dir / "grades.csv", dialect=csv_dialect),
         "results_json": write_json(ordered, out_dir / "results.json"),
         "junit_xml": write_junit(ordered, out_dir / "junit.xml"),
         "gradescope_dir": write_gradescope(ordered, out_dir / "gradescope"),
@@ -77,19 +81,24 @@ def feedback_summary(r: GradeResult) -> str:
     return ". ".join(parts) + "." if parts else "Todas las comprobaciones superadas."
 
 
-def write_csv(results: list[GradeResult], path: Path) -> Path:
+def write_csv(results: list[GradeResult], path: Path, *, dialect: str = "en") -> Path:
+    separator, mark = CSV_DIALECTS[dialect]
+
+    def num(x: float) -> str:
+        return _num(x).replace(".", mark)
+
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = csv.writer(fh, delimiter=separator)
         writer.writerow(CSV_COLUMNS)
         for r in results:
             points = {es.exercise: es.points for es in r.exercises}
             writer.writerow(
                 [
                     r.student,
-                    _num(r.score),
-                    _num(r.max_score),
-                    _num(10 * r.score / r.max_score) if r.max_score else "",
-                    *(_num(points[c]) if c in points else "" for c in GROUPS),
+                    num(r.score),
+                    num(r.max_score),
+                    num(10 * r.score / r.max_score) if r.max_score else "",
+                    *(num(points[c]) if c in points else "" for c in GROUPS),
                     ";".join(v.id for v in r.rules if v.status == "fail"),
                     len(r.errors),
                     feedback_summary(r),

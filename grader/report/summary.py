@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 from markupsafe import Markup
 
 from grader.report.render import environment, report_filename
-from grader.report.view import EXERCISE_TITLES, STAGE_WORDS, fmt_points, rule_name
+from grader.report.view import EXERCISE_TITLES, STAGE_WORDS, fmt_points, record_facts, rule_name
 from grader.results import GradeResult, ReviewItem
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ def student_rows(results: list[GradeResult], links: dict[str, str], columns: lis
         rows.append(
             {
                 "student": r.student,
+                "record": record_facts(r.record),
                 "href": safe_href(links.get(r.student), r.student),
                 "score": fmt_points(r.score),
                 "max_score": fmt_points(r.max_score),
@@ -179,6 +180,7 @@ def summary_context(results: list[GradeResult], links: dict[str, str],
         "median": f"{statistics.median(grades):.2f}" if grades else "—",
         "passed": sum(1 for g in grades if g >= 5),
         "with_errors": sum(1 for r in results if r.errors),
+        "late": sum(1 for r in results if r.record is not None and r.record.late),
         "columns": [(c, _short_title(c)) for c in columns],
         "rows": student_rows(results, links, columns, review),
         "to_review": sum(1 for items in (review or {}).values() if items),

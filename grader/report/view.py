@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.results import Evidence, GradeResult, RunResult, Verdict
+from grader.results import Evidence, GradeResult, RunResult, StudentRecord, Verdict
 
 EXERCISE_TITLES = {
     "general": "Aspectos generales",
@@ -338,10 +338,24 @@ def _final_facts(final: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+PLATFORM_NAMES = {"moodle": "Moodle", "canvas": "Canvas"}
+
+
+def record_facts(record: StudentRecord | None) -> dict[str, Any] | None:
+    """Who handed the hand-in in, for the report header and the class summary (None: a plain file)."""
+    if record is None:
+        return None
+    platform = PLATFORM_NAMES.get(record.platform, "")
+    where = f"{platform} {record.platform_id}" if platform and record.platform_id else platform
+    return {"name": record.display_name, "where": where, "late": record.late,
+            "line": " · ".join(p for p in (record.display_name, where) if p)}
+
+
 def report_context(result: GradeResult, plots: dict[str, str], *, pdf: bool) -> dict[str, Any]:
     counts = {s: sum(1 for v in result.rules if v.status == s) for s in STATUS_ICONS}
     return {
         "student": result.student,
+        "record": record_facts(result.record),
         "score": fmt_points(result.score),
         "max_score": fmt_points(result.max_score),
         "fraction": max(0.0, min(1.0, result.score / result.max_score)) if result.max_score else 0.0,

@@ -22,7 +22,7 @@ import yaml
 
 from grader.codec import from_data
 from grader.errors import GraderError
-from grader.gradebook import Gradebook
+from grader.gradebook import Gradebook, load_results
 from grader.results import STATUSES, GradeResult, Override, Verdict
 from grader.rubric import EXERCISES, Rubric, parse_rubric, render
 from grader.rules import load_rubric, score, validate_rubric
@@ -184,6 +184,15 @@ def reconcile(book: Gradebook, result: GradeResult) -> list[Override]:
     return pending
 
 
+def exported_results(out_dir: Path) -> list[GradeResult]:
+    """What exports carry: the gradebook's results with the overrides applied; a folder that has only
+    results.json (copied without its gradebook) is exported as it is."""
+    if (Path(out_dir) / GRADEBOOK).is_file():
+        with open_gradebook(out_dir) as book:
+            return corrected_results(book)
+    return load_results(out_dir)
+
+
 def corrected_results(book: Gradebook, students: list[str] | None = None,
                       rubric_path: Path | None = None) -> list[GradeResult]:
     """Every stored result with its overrides applied."""
@@ -237,13 +246,21 @@ def write_report(result: GradeResult, out_dir: Path, *, pdf: bool) -> Path:
     return files.html
 
 
-def write_class_pages(results: list[GradeResult], out_dir: Path) -> dict[str, Path]:
-    """index.html with the "Revisar" column, review.html and every export, from corrected results."""
+def write_class_pages(results: list[GradeResult], out_dir: Path, csv_dialect: str | None = None) -> dict[str, Path]:
+    """index.html with the "Revisar" column, review.html and every export, from corrected results.
+    `csv_dialect` None (a re-render): keep the dialect the batch wrote grades.csv in."""
     from grader.report import render_summary, write_exports
     from grader.review.queue import render_review, review_queue
 
     queue = review_queue(results, out_dir)
     pages = {"summary": render_summary(results, out_dir, review=queue),
              "review": render_review(results, queue, out_dir)}
-    pages.update(write_exports(results, out_dir))
+    if csv_dialect is None:
+        csv_dialect = "en"
+        try:
+            with open(Path(out_dir) / "grades.csv", encoding="utf-8-sig") as fh:
+                csv_dialect = "es" if ";" in fh.readline() else "en"
+        except OSError:
+            pass
+    pages.update(write_exports(results, out_dir, csv_dialect=csv_dialect))
     return pages
