@@ -47,6 +47,7 @@ def grade_batch(
     progress: bool = True,
 ) -> BatchSummary:
     from grader.report import render_summary, write_exports
+    from grader.review.similarity_report import similarity_step
     from grader.rules import load_rubric
 
     rubric = load_rubric(opts.rubric_path)
@@ -90,7 +91,8 @@ def grade_batch(
             bar.close()
         students = [s.student for s in subs]
         results = [from_data(GradeResult, r["result"]) for r in book.results(students)]
-    render_summary(results, opts.out_dir)
+    similar = similarity_step(subs, rubric.similarity, opts.out_dir)  # flags only, never a grade
+    render_summary(results, opts.out_dir, similarity=similar)
     write_exports(results, opts.out_dir)
     return summary
 

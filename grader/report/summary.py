@@ -26,13 +26,15 @@ def render_summary(
     report_links: dict[str, str] | None = None,
     *,
     template_dir: Path | None = None,
+    similarity: dict[str, Any] | None = None,
 ) -> Path:
-    """Write out_dir/index.html; links default to the file names render_report() writes."""
+    """Write out_dir/index.html; links default to the file names render_report() writes.
+    `similarity` ({"href", "pairs", "flagged"}) links the batch's similarity report."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     links = report_links or {}
     env = environment(Path(template_dir) if template_dir else None)
-    html = env.get_template("summary.html").render(summary_context(results, links))
+    html = env.get_template("summary.html").render(summary_context(results, links, similarity))
     path = out_dir / "index.html"
     path.write_text(html, encoding="utf-8")
     return path
@@ -156,7 +158,9 @@ def _short_title(exercise: str) -> str:
     return EXERCISE_TITLES.get(exercise, exercise)
 
 
-def summary_context(results: list[GradeResult], links: dict[str, str]) -> dict[str, Any]:
+def summary_context(
+    results: list[GradeResult], links: dict[str, str], similarity: dict[str, Any] | None = None
+) -> dict[str, Any]:
     columns = exercise_columns(results)
     grades = [grade10(r) for r in results]
     return {
@@ -170,4 +174,5 @@ def summary_context(results: list[GradeResult], links: dict[str, str]) -> dict[s
         "rows": student_rows(results, links, columns),
         "rules": rule_stats(results),
         "histogram": histogram_svg(grades),
+        "similarity": similarity,
     }

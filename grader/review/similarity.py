@@ -36,6 +36,7 @@ _UNTRAINED_LOSS = math.log(10)  # cross-entropy of a uniform guess over 10 class
 _MAX_OUTPUT_LINES = 5000  # per hand-in
 _MAX_OCCURRENCES = 4  # a fingerprint repeated more often than this in one hand-in is boilerplate there
 _MAX_REGIONS = 8  # per pair, in the report
+_MAX_EXCERPT_LINES = 40  # per side of a region
 
 
 @dataclass
@@ -226,8 +227,18 @@ def _where(p: HandinPrints, tokens: list[Token]) -> str:
 
 
 def _excerpt(p: HandinPrints, tokens: list[Token]) -> list[tuple[str, str]]:
-    return [(p.cells[c][0], "\n".join(p.cells[c][1].splitlines()[first - 1:last]))
-            for c, (first, last) in _spans(tokens).items()]
+    """The region's source lines per cell, at most _MAX_EXCERPT_LINES in all (a whole copied notebook
+    is one region: its first lines make the point)."""
+    out, budget = [], _MAX_EXCERPT_LINES
+    for c, (first, last) in _spans(tokens).items():
+        if budget <= 0:
+            out.append((p.cells[c][0], "…"))
+            break
+        lines = p.cells[c][1].splitlines()[first - 1:last]
+        text = "\n".join(lines[:budget]) + ("\n…" if len(lines) > budget else "")
+        out.append((p.cells[c][0], text))
+        budget -= len(lines)
+    return out
 
 
 def _common_output_lines(prints: list[HandinPrints], spec: SimilaritySpec) -> set[tuple[str, ...]]:
