@@ -101,10 +101,10 @@ def _edit_tokens(source: str, edit) -> str:
     return source
 
 
-def rename(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Every name the student defined gets another one, consistently across cells."""
+def rename(nb: nbformat.NotebookNode, salt: int = 0) -> nbformat.NotebookNode:
+    """Every name the student defined gets another one, consistently across cells (`salt` varies them)."""
     nb = copy.deepcopy(nb)
-    names = {n: f"{_NEW_NAMES[i % len(_NEW_NAMES)]}_{i}" for i, n in enumerate(_defined_names(nb))}
+    names = {n: f"{_NEW_NAMES[(i + salt) % len(_NEW_NAMES)]}_{i + salt}" for i, n in enumerate(_defined_names(nb))}
     in_braces = re.compile(r"\{[^{}]*\}")
 
     def edit(tok, prev):

@@ -13,12 +13,13 @@ only the k-grams that straddle the moved boundaries; everything inside stays.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import io
 import keyword
 import re
 import tokenize
-from dataclasses import dataclass
+import zlib
+from typing import NamedTuple
 
 from grader.source.static import strip_magics
 
@@ -33,15 +34,13 @@ _FSTRING_PARTS = {_FSTRING_START, _FSTRING_END, getattr(tokenize, "FSTRING_MIDDL
 _FALLBACK = re.compile(r"#[^\n]*|[A-Za-z_]\w*|\d[\w.]*|'[^'\n]*'|\"[^\"\n]*\"|[^\w\s]")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # NamedTuples, not dataclasses: a batch makes hundreds of thousands
     text: str  # the class token (N, 0, S) or the keyword/operator itself
     cell: int  # 0-based index of the cell in the hand-in
     line: int  # 1-based line inside the cell
 
 
-@dataclass(frozen=True)
-class Fingerprint:
+class Fingerprint(NamedTuple):
     hash: int
     start: int  # index of the k-gram's first token in the hand-in's token stream
 
@@ -49,14 +48,21 @@ class Fingerprint:
 def normalise(source: str, cell: int) -> list[Token]:
     """The cell's code as class tokens: keywords and operators kept, identifiers -> N, numbers -> 0,
     strings -> S; comments, docstrings, whitespace and IPython magics dropped."""
+    return [Token(text, cell, line) for text, line in _normalised(source)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalised(source: str) -> tuple[tuple[str, int], ...]:
+    # Cached: the template's cells and copied cells recur across a batch's hand-ins.
     code, _ = strip_magics(source)
     if code is None:
-        return []
+        return ()
     try:
-        return _python_tokens(code, cell)
+        tokens = _python_tokens(code, 0)
     except (tokenize.TokenError, IndentationError, SyntaxError):
         # Prose pasted into a code cell, an unclosed bracket: a rough tokenizer keeps the rest usable.
-        return _fallback_tokens(code, cell)
+        tokens = _fallback_tokens(code, 0)
+    return tuple((t.text, t.line) for t in tokens)  # cell 0 here; normalise() sets the real one
 
 
 def _python_tokens(code: str, cell: int) -> list[Token]:
@@ -116,14 +122,30 @@ def _fallback_tokens(code: str, cell: int) -> list[Token]:
     return out
 
 
+_MODULUS = (1 << 61) - 1  # a Mersenne prime: k-gram hashes are a polynomial rolling hash modulo it
+_BASE = 1_000_003
+
+
+@functools.lru_cache(maxsize=1024)
+def _token_code(text: str) -> int:
+    # A stable code per class token (crc32, not the salted hash()): the same fingerprints in every run.
+    return zlib.crc32(text.encode("utf-8")) + 1
+
+
 def kgram_hashes(tokens: list[Token], k: int) -> list[int]:
-    """A stable 64-bit hash of every run of k tokens (the same in every process: results are
-    reproducible, unlike Python's salted hash())."""
-    texts = [t.text for t in tokens]
-    return [
-        int.from_bytes(hashlib.blake2b(" ".join(texts[i:i + k]).encode(), digest_size=8).digest(), "big")
-        for i in range(len(texts) - k + 1)
-    ]
+    """The hash of every run of k tokens, by a rolling polynomial hash (one multiply-add per token)."""
+    codes = [_token_code(t.text) for t in tokens]
+    if len(codes) < k:
+        return []
+    top = pow(_BASE, k - 1, _MODULUS)
+    h = 0
+    for c in codes[:k]:
+        h = (h * _BASE + c) % _MODULUS
+    hashes = [h]
+    for i in range(k, len(codes)):
+        h = ((h - codes[i - k] * top) * _BASE + codes[i]) % _MODULUS
+        hashes.append(h)
+    return hashes
 
 
 def winnow(hashes: list[int], window: int) -> list[Fingerprint]:

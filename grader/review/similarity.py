@@ -35,7 +35,7 @@ _PRECISE = re.compile(r"(?<![\w.])-?\d+\.\d{3,}(?:[eE][-+]?\d+)?(?![\w.])")  # 0
 _UNTRAINED_LOSS = math.log(10)  # cross-entropy of a uniform guess over 10 classes: every zero-init run prints it
 _MAX_OUTPUT_LINES = 5000  # per hand-in
 _MAX_OCCURRENCES = 4  # a fingerprint repeated more often than this in one hand-in is boilerplate there
-_MAX_REGIONS = 8  # per pair, in the report
+_MAX_REGIONS = 4  # per pair, in the report
 _MAX_EXCERPT_LINES = 40  # per side of a region
 
 
@@ -49,6 +49,19 @@ class HandinPrints:
     cells: dict[int, tuple[str, str]]  # cell index -> (label "celda 7" / "ej1.py", source)
     output_lines: dict[tuple[str, ...], tuple[int, str]]  # numbers of a line -> (cell index, the line)
     positions: dict[int, list[Fingerprint]] = field(default_factory=dict)
+    _bounds: list[tuple[int, int, int]] | None = field(default=None, repr=False)
+
+    @property
+    def cell_bounds(self) -> list[tuple[int, int, int]]:
+        """(cell, first token, last token) of every cell with tokens, in stream order."""
+        if self._bounds is None:
+            self._bounds = []
+            for i, t in enumerate(self.tokens):
+                if self._bounds and self._bounds[-1][0] == t.cell:
+                    self._bounds[-1] = (t.cell, self._bounds[-1][1], i)
+                else:
+                    self._bounds.append((t.cell, i, i))
+        return self._bounds
 
     @property
     def hashes(self) -> set[int]:
@@ -158,8 +171,7 @@ def compare_pair(a: HandinPrints, b: HandinPrints, spec: SimilaritySpec) -> Pair
     shared = a.hashes & b.hashes
     smaller = min(len(a.positions), len(b.positions))
     code_score = len(shared) / smaller if smaller and len(shared) >= spec.min_shared else 0.0
-    regions = _regions(a, b, shared, spec) if len(shared) >= spec.min_shared else []
-    longest = max((r.tokens for r in regions), default=0)
+    longest, regions = _regions(a, b, shared, spec) if len(shared) >= spec.min_shared else (0, [])
     same_lines = [line for key, (_, line) in a.output_lines.items() if key in b.output_lines]
     fewer_lines = min(len(a.output_lines), len(b.output_lines))
     output_score = len(same_lines) / fewer_lines if fewer_lines and len(same_lines) >= spec.flag_output_lines else 0.0
@@ -174,12 +186,12 @@ def compare_pair(a: HandinPrints, b: HandinPrints, spec: SimilaritySpec) -> Pair
     if score < spec.report_from and not reasons:
         return None
     return Pair(a.student, b.student, round(score, 4), bool(reasons), round(code_score, 4), round(output_score, 4),
-                len(shared), longest, len(same_lines), reasons, regions[:_MAX_REGIONS], same_lines[:5])
+                len(shared), longest, len(same_lines), reasons, regions, same_lines[:5])
 
 
-def _regions(a: HandinPrints, b: HandinPrints, shared: set[int], spec: SimilaritySpec) -> list[Region]:
-    """Runs of shared fingerprints that sit at the same offsets in both hand-ins (one diagonal),
-    longest first. Gaps up to k + w tokens are bridged: winnowing keeps at least one fingerprint
+def _regions(a: HandinPrints, b: HandinPrints, shared: set[int], spec: SimilaritySpec) -> tuple[int, list[Region]]:
+    """The longest run of shared fingerprints that sit at the same offsets in both hand-ins (one
+    diagonal), in tokens, and the _MAX_REGIONS longest runs as regions. Gaps up to k + w tokens are bridged: winnowing keeps at least one fingerprint
     per window, and one edited line inside a copied block should not split it."""
     diagonals: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for h in shared:
@@ -187,38 +199,40 @@ def _regions(a: HandinPrints, b: HandinPrints, shared: set[int], spec: Similarit
             for fb in b.positions[h]:
                 diagonals[fb.start - fa.start].append((fa.start, fb.start))
     gap = spec.kgram + spec.window
-    regions = []
+    runs: list[tuple[int, int, int]] = []  # (tokens, first pair, last pair) as (a, b) starts
     for points in diagonals.values():
         points.sort()
-        run = [points[0]]
+        first = last = points[0]
         for point in points[1:] + [None]:
-            if point is not None and point[0] - run[-1][0] <= gap:
-                run.append(point)
+            if point is not None and point[0] - last[0] <= gap:
+                last = point
                 continue
-            regions.append(_region(a, b, run, spec.kgram))
+            runs.append((last[0] + spec.kgram - first[0], first, last))
             if point is not None:
-                run = [point]
-    regions.sort(key=lambda r: -r.tokens)
-    return regions
+                first = last = point
+    runs.sort(key=lambda r: -r[0])
+    longest = runs[0][0] if runs else 0
+    return longest, [_region(a, b, first, last, spec.kgram) for _, first, last in runs[:_MAX_REGIONS]]
 
 
-def _region(a: HandinPrints, b: HandinPrints, run: list[tuple[int, int]], k: int) -> Region:
-    a_span = a.tokens[run[0][0]:run[-1][0] + k]
-    b_span = b.tokens[run[0][1]:run[-1][1] + k]
-    return Region(_where(a, a_span), _where(b, b_span), len(a_span), _excerpt(a, a_span), _excerpt(b, b_span))
+def _region(a: HandinPrints, b: HandinPrints, first: tuple[int, int], last: tuple[int, int], k: int) -> Region:
+    a_span = _spans(a, first[0], last[0] + k - 1)
+    b_span = _spans(b, first[1], last[1] + k - 1)
+    return Region(_where(a, a_span), _where(b, b_span), last[0] + k - first[0], _excerpt(a, a_span),
+                  _excerpt(b, b_span))
 
 
-def _spans(tokens: list[Token]) -> dict[int, tuple[int, int]]:
-    """First and last line of `tokens` in every cell they touch, in order."""
-    spans: dict[int, tuple[int, int]] = {}
-    for t in tokens:
-        first, last = spans.get(t.cell, (t.line, t.line))
-        spans[t.cell] = (min(first, t.line), max(last, t.line))
+def _spans(p: HandinPrints, first: int, last: int) -> dict[int, tuple[int, int]]:
+    """First and last line, in every cell they touch, of the tokens first..last of the stream."""
+    last = min(last, len(p.tokens) - 1)
+    spans = {}
+    for cell, start, end in p.cell_bounds:  # tokens are in cell order, lines ascending in a cell
+        if end >= first and start <= last:
+            spans[cell] = (p.tokens[max(start, first)].line, p.tokens[min(end, last)].line)
     return spans
 
 
-def _where(p: HandinPrints, tokens: list[Token]) -> str:
-    spans = _spans(tokens)
+def _where(p: HandinPrints, spans: dict[int, tuple[int, int]]) -> str:
     labels = [p.cells[c][0] for c in spans]
     if len(spans) == 1:
         (first, last), = spans.values()
@@ -226,11 +240,11 @@ def _where(p: HandinPrints, tokens: list[Token]) -> str:
     return f"{labels[0]} a {labels[-1]}"
 
 
-def _excerpt(p: HandinPrints, tokens: list[Token]) -> list[tuple[str, str]]:
+def _excerpt(p: HandinPrints, spans: dict[int, tuple[int, int]]) -> list[tuple[str, str]]:
     """The region's source lines per cell, at most _MAX_EXCERPT_LINES in all (a whole copied notebook
     is one region: its first lines make the point)."""
     out, budget = [], _MAX_EXCERPT_LINES
-    for c, (first, last) in _spans(tokens).items():
+    for c, (first, last) in spans.items():
         if budget <= 0:
             out.append((p.cells[c][0], "…"))
             break

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from grader.codec import to_data
 from grader.load import Submission
 from grader.report.render import environment, report_filename
 from grader.review.similarity import Pair, compare_batch
@@ -40,7 +39,7 @@ def write_similarity(
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs = compare_batch(subs, spec)
     json_path = out_dir / JSON_NAME
-    json_path.write_text(json.dumps([to_data(p) for p in pairs], ensure_ascii=False, indent=1), encoding="utf-8")
+    json_path.write_text(json.dumps([pair_data(p) for p in pairs], ensure_ascii=False), encoding="utf-8")
     env = environment(Path(template_dir) if template_dir else None)
     html = env.get_template("similarity.html").render(similarity_context(pairs, len(subs), spec))
     html_path = out_dir / HTML_NAME
@@ -48,6 +47,14 @@ def write_similarity(
     flagged = sum(p.flagged for p in pairs)
     log.info("similarity: %d pairs listed, %d flagged", len(pairs), flagged)
     return SimilarityFiles(html_path, json_path, len(pairs), flagged)
+
+
+def pair_data(pair: Pair) -> dict:
+    """One pair as similarity.json stores it: every field, regions without their excerpts (the HTML
+    shows those; the JSON stays small enough for the review queue to read at once)."""
+    data = {k: v for k, v in vars(pair).items() if k != "regions"}
+    data["regions"] = [{"a_where": r.a_where, "b_where": r.b_where, "tokens": r.tokens} for r in pair.regions]
+    return data
 
 
 def similarity_context(pairs: list[Pair], handins: int, spec: SimilaritySpec) -> dict:
