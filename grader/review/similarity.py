@@ -245,12 +245,11 @@ def _excerpt(p: HandinPrints, spans: dict[int, tuple[int, int]]) -> list[tuple[s
     is one region: its first lines make the point)."""
     out, budget = [], _MAX_EXCERPT_LINES
     for c, (first, last) in spans.items():
-        if budget <= 0:
-            out.append((p.cells[c][0], "…"))
-            break
         lines = p.cells[c][1].splitlines()[first - 1:last]
-        text = "\n".join(lines[:budget]) + ("\n…" if len(lines) > budget else "")
-        out.append((p.cells[c][0], text))
+        if len(lines) >= budget and (len(lines) > budget or len(out) + 1 < len(spans)):
+            out.append((p.cells[c][0], "\n".join(lines[:budget] + ["…"])))
+            break
+        out.append((p.cells[c][0], "\n".join(lines)))
         budget -= len(lines)
     return out
 
