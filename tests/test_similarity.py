@@ -16,7 +16,7 @@ from grader.load import find_submissions, load_submission
 from grader.report.summary import render_summary
 from grader.review.fingerprint import fingerprint_stream, normalise
 from grader.review.similarity import compare_batch
-from grader.review.similarity_report import write_similarity
+from grader.review.similarity_report import similarity_step, write_similarity
 from grader.rubric import read_rubric
 from grader.rules import load_rubric
 from scripts.disguise import build_batch, notebook, write
@@ -156,3 +156,14 @@ def test_rubric_similarity_section_is_validated_and_not_in_the_digest(tmp_path):
                          ({"template": "nope.ipynb"}, "similarity.template"), ({"colour": 1}, "similarity.colour")]:
         with pytest.raises(ConfigError, match=f":{key}:"):
             variant(**changes)
+
+
+def test_a_failing_similarity_step_costs_only_its_report(tmp_path, caplog):
+    write(notebook(HONEST["estilo_a"]), tmp_path / "in" / "a.ipynb")
+    (tmp_path / "in" / "roto.ipynb").write_text("{ not json", encoding="utf-8")
+    subs = find_submissions(tmp_path / "in")
+    assert similarity_step(subs, SPEC, tmp_path / "out") == {"href": "similarity.html", "pairs": 0, "flagged": 0}
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    assert similarity_step(subs, SPEC, blocked) is None
+    assert "similarity step failed" in caplog.text
