@@ -97,6 +97,9 @@ def test_each_kind_of_copy_is_found_for_its_own_reason(pairs):
             assert get(name, f"copia_{how}_{name}").code_score >= 0.85, (how, name)
     one_exercise = get("ej3_de_d_en_c", "estilo_d")  # only ex. 3 (five lines) is D's
     assert one_exercise.code_score < SPEC.flag_score and one_exercise.longest_region_tokens >= SPEC.flag_region_tokens
+    script = get("single_script", "copia_disfrazada_single_script")  # places named by file lines
+    assert script.flagged and re.fullmatch(r"single_script\.py, líneas \d+–\d+", script.regions[0].b_where
+                                           if script.a == "copia_disfrazada_single_script" else script.regions[0].a_where)
     pasted = get("salidas_de_correct_full", "correct_full")  # D's code, correct_full's printed results
     assert pasted.code_score == 0 and pasted.shared_output_lines >= 10 and pasted.flagged
 
@@ -136,7 +139,7 @@ def test_similarity_files_rank_pairs_show_excerpts_and_escape_student_code(tmp_p
     assert data[0]["score"] == 1.0 and {"a", "b", "score", "flagged"} <= set(data[0])
     html = files.html.read_text(encoding="utf-8")
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
-    assert "&lt;i&gt;copia" in html and "<i>copia" not in html and re.search(r"copia · celda \d+ a celda \d+", html)
+    assert "&lt;i&gt;copia" in html and "<i>copia" not in html and re.search(r"copia · celda \d+, línea \d+ a celda \d+, línea \d+", html)
     index = render_summary([], tmp_path / "out", similarity={"href": "similarity.html", "pairs": 1, "flagged": 1})
     assert 'href="similarity.html"' in index.read_text(encoding="utf-8")
 

@@ -46,7 +46,7 @@ class HandinPrints:
     student: str
     tokens: list[Token]  # the code cells' normalised tokens, one stream in cell order
     prints: list[Fingerprint]  # winnowed; the template's are removed by compare_batch
-    cells: dict[int, tuple[str, str]]  # cell index -> (label "celda 7" / "ej1.py", source)
+    cells: dict[int, tuple[str, str, int]]  # cell index -> (label, source, line offset in its file)
     output_lines: dict[tuple[str, ...], tuple[int, str]]  # numbers of a line -> (cell index, the line)
     positions: dict[int, list[Fingerprint]] = field(default_factory=dict)
     _bounds: list[tuple[int, int, int]] | None = field(default=None, repr=False)
@@ -102,8 +102,11 @@ def handin_prints(sub: Submission, spec: SimilaritySpec) -> HandinPrints:
     outputs: dict[tuple[str, ...], tuple[int, str]] = {}
     multi_file = len({c.origin.file for c in sub.cells}) > 1
     for cell in sub.code_cells:
-        label = f"{cell.origin.file}, celda {cell.number}" if multi_file else f"celda {cell.number}"
-        cells[cell.index] = (label, cell.source)
+        if cell.origin.file.lower().endswith(".py"):  # a script's cells are pieces of it: name file lines
+            cells[cell.index] = (cell.origin.file, cell.source, cell.origin.line - 1)
+        else:
+            label = f"{cell.origin.file}, celda {cell.number}" if multi_file else f"celda {cell.number}"
+            cells[cell.index] = (label, cell.source, 0)
         tokens += normalise(cell.source, cell.index)
         for line in re.split(r"[\r\n]+", output_text(cell))[-_MAX_OUTPUT_LINES:]:
             numbers = tuple(_PRECISE.findall(line))
@@ -233,23 +236,32 @@ def _spans(p: HandinPrints, first: int, last: int) -> dict[int, tuple[int, int]]
 
 
 def _where(p: HandinPrints, spans: dict[int, tuple[int, int]]) -> str:
-    labels = [p.cells[c][0] for c in spans]
-    if len(spans) == 1:
-        (first, last), = spans.values()
-        return f"{labels[0]}, líneas {first}–{last}" if first != last else f"{labels[0]}, línea {first}"
-    return f"{labels[0]} a {labels[-1]}"
+    """ "celda 7, líneas 2–5", "celda 7, línea 9 a celda 9, línea 2", "ej1.py, líneas 12–30"."""
+    (c0, (first, _)), (c1, (_, last)) = next(iter(spans.items())), list(spans.items())[-1]
+    (label0, _, off0), (label1, _, off1) = p.cells[c0], p.cells[c1]
+    first, last = first + off0, last + off1
+    if label0 == label1:
+        return f"{label0}, líneas {first}–{last}" if first != last else f"{label0}, línea {first}"
+    return f"{label0}, línea {first} a {label1}, línea {last}"
 
 
 def _excerpt(p: HandinPrints, spans: dict[int, tuple[int, int]]) -> list[tuple[str, str]]:
-    """The region's source lines per cell, at most _MAX_EXCERPT_LINES in all (a whole copied notebook
-    is one region: its first lines make the point)."""
+    """The region's source lines, one block per notebook cell or per script file, at most
+    _MAX_EXCERPT_LINES in all (a whole copied notebook is one region: its first lines make the point)."""
+    groups: list[dict[int, tuple[int, int]]] = []
+    for c, span in spans.items():
+        label = p.cells[c][0]
+        if groups and label.lower().endswith(".py") and p.cells[next(iter(groups[-1]))][0] == label:
+            groups[-1][c] = span  # the next piece of the same script: one block
+        else:
+            groups.append({c: span})
     out, budget = [], _MAX_EXCERPT_LINES
-    for c, (first, last) in spans.items():
-        lines = p.cells[c][1].splitlines()[first - 1:last]
-        if len(lines) >= budget and (len(lines) > budget or len(out) + 1 < len(spans)):
-            out.append((p.cells[c][0], "\n".join(lines[:budget] + ["…"])))
+    for group in groups:
+        lines = [line for c, (first, last) in group.items() for line in p.cells[c][1].splitlines()[first - 1:last]]
+        if len(lines) >= budget and (len(lines) > budget or len(out) + 1 < len(groups)):
+            out.append((_where(p, group), "\n".join(lines[:budget] + ["…"])))
             break
-        out.append((p.cells[c][0], "\n".join(lines)))
+        out.append((_where(p, group), "\n".join(lines)))
         budget -= len(lines)
     return out
 
