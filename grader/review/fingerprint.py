@@ -58,23 +58,23 @@ def _normalised(source: str) -> tuple[tuple[str, int], ...]:
     if code is None:
         return ()
     try:
-        tokens = _python_tokens(code, 0)
+        return tuple(_python_tokens(code))
     except (tokenize.TokenError, IndentationError, SyntaxError):
         # Prose pasted into a code cell, an unclosed bracket: a rough tokenizer keeps the rest usable.
-        tokens = _fallback_tokens(code, 0)
-    return tuple((t.text, t.line) for t in tokens)  # cell 0 here; normalise() sets the real one
+        return tuple(_fallback_tokens(code))
 
 
-def _python_tokens(code: str, cell: int) -> list[Token]:
-    out: list[Token] = []
+def _python_tokens(code: str) -> list[tuple[str, int]]:
+    """(class token, line) for every token of the code."""
+    out: list[tuple[str, int]] = []
     line_start = True  # a string that starts a logical line is a docstring or a bare note
-    pending_string: Token | None = None
+    pending_string: tuple[str, int] | None = None
     in_fstring = 0
     for tok in tokenize.generate_tokens(io.StringIO(code).readline):
         if tok.type in _FSTRING_PARTS:
             if tok.type == _FSTRING_START:
                 if in_fstring == 0:
-                    out.append(Token(STRING, cell, tok.start[0]))
+                    out.append((STRING, tok.start[0]))
                 in_fstring += 1
             elif tok.type == _FSTRING_END:
                 in_fstring -= 1
@@ -90,22 +90,22 @@ def _python_tokens(code: str, cell: int) -> list[Token]:
             out.append(pending_string)
             pending_string = None
         if tok.type == tokenize.STRING:
-            token = Token(STRING, cell, tok.start[0])
+            token = (STRING, tok.start[0])
             if line_start:
                 pending_string = token  # kept only if the statement goes on (`"a" + b`)
-            elif not (out and out[-1].text == STRING):  # "a" "b" implicit concatenation: one string
+            elif not (out and out[-1][0] == STRING):  # "a" "b" implicit concatenation: one string
                 out.append(token)
         elif tok.type == tokenize.NAME:
-            out.append(Token(tok.string if keyword.iskeyword(tok.string) else NAME, cell, tok.start[0]))
+            out.append((tok.string if keyword.iskeyword(tok.string) else NAME, tok.start[0]))
         elif tok.type == tokenize.NUMBER:
-            out.append(Token(NUMBER, cell, tok.start[0]))
+            out.append((NUMBER, tok.start[0]))
         elif tok.type != tokenize.ERRORTOKEN or tok.string.strip():
-            out.append(Token(tok.string, cell, tok.start[0]))
+            out.append((tok.string, tok.start[0]))
         line_start = False
     return out
 
 
-def _fallback_tokens(code: str, cell: int) -> list[Token]:
+def _fallback_tokens(code: str) -> list[tuple[str, int]]:
     out = []
     for m in _FALLBACK.finditer(code):
         text = m.group()
@@ -118,7 +118,7 @@ def _fallback_tokens(code: str, cell: int) -> list[Token]:
             text = NUMBER
         elif text[0].isalpha() or text[0] == "_":
             text = text if keyword.iskeyword(text) else NAME
-        out.append(Token(text, cell, line))
+        out.append((text, line))
     return out
 
 
