@@ -98,7 +98,7 @@ class Pair:
 def handin_prints(sub: Submission, spec: SimilaritySpec) -> HandinPrints:
     """Fingerprints, cell labels and numeric output lines of one hand-in (template not yet removed)."""
     tokens: list[Token] = []
-    cells: dict[int, tuple[str, str]] = {}
+    cells: dict[int, tuple[str, str, int]] = {}
     outputs: dict[tuple[str, ...], tuple[int, str]] = {}
     multi_file = len({c.origin.file for c in sub.cells}) > 1
     for cell in sub.code_cells:
@@ -174,7 +174,8 @@ def compare_pair(a: HandinPrints, b: HandinPrints, spec: SimilaritySpec) -> Pair
     shared = a.hashes & b.hashes
     smaller = min(len(a.positions), len(b.positions))
     code_score = len(shared) / smaller if smaller and len(shared) >= spec.min_shared else 0.0
-    longest, regions = _regions(a, b, shared, spec) if len(shared) >= spec.min_shared else (0, [])
+    runs = _runs(a, b, shared, spec) if len(shared) >= spec.min_shared else []
+    longest = runs[0][0] if runs else 0
     same_lines = [line for key, (_, line) in a.output_lines.items() if key in b.output_lines]
     fewer_lines = min(len(a.output_lines), len(b.output_lines))
     output_score = len(same_lines) / fewer_lines if fewer_lines and len(same_lines) >= spec.flag_output_lines else 0.0
@@ -188,21 +189,23 @@ def compare_pair(a: HandinPrints, b: HandinPrints, spec: SimilaritySpec) -> Pair
     score = max(code_score, output_score)
     if score < spec.report_from and not reasons:
         return None
+    regions = [_region(a, b, first, last, spec.kgram) for _, first, last in runs[:_MAX_REGIONS]]
     return Pair(a.student, b.student, round(score, 4), bool(reasons), round(code_score, 4), round(output_score, 4),
                 len(shared), longest, len(same_lines), reasons, regions, same_lines[:5])
 
 
-def _regions(a: HandinPrints, b: HandinPrints, shared: set[int], spec: SimilaritySpec) -> tuple[int, list[Region]]:
-    """The longest run of shared fingerprints that sit at the same offsets in both hand-ins (one
-    diagonal), in tokens, and the _MAX_REGIONS longest runs as regions. Gaps up to k + w tokens are bridged: winnowing keeps at least one fingerprint
-    per window, and one edited line inside a copied block should not split it."""
+def _runs(a: HandinPrints, b: HandinPrints, shared: set[int], spec: SimilaritySpec) -> list[tuple[int, tuple, tuple]]:
+    """Runs of shared fingerprints that sit at the same offsets in both hand-ins (one diagonal), as
+    (tokens covered, first (a, b) start, last (a, b) start), longest first. Gaps up to k + w tokens
+    are bridged: winnowing keeps at least one fingerprint per window, and one edited line inside a
+    copied block should not split it."""
     diagonals: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for h in shared:
         for fa in a.positions[h]:
             for fb in b.positions[h]:
                 diagonals[fb.start - fa.start].append((fa.start, fb.start))
     gap = spec.kgram + spec.window
-    runs: list[tuple[int, int, int]] = []  # (tokens, first pair, last pair) as (a, b) starts
+    runs: list[tuple[int, tuple, tuple]] = []
     for points in diagonals.values():
         points.sort()
         first = last = points[0]
@@ -214,8 +217,7 @@ def _regions(a: HandinPrints, b: HandinPrints, shared: set[int], spec: Similarit
             if point is not None:
                 first = last = point
     runs.sort(key=lambda r: -r[0])
-    longest = runs[0][0] if runs else 0
-    return longest, [_region(a, b, first, last, spec.kgram) for _, first, last in runs[:_MAX_REGIONS]]
+    return runs
 
 
 def _region(a: HandinPrints, b: HandinPrints, first: tuple[int, int], last: tuple[int, int], k: int) -> Region:
