@@ -197,8 +197,8 @@ def compare_pair(a: HandinPrints, b: HandinPrints, spec: SimilaritySpec) -> Pair
 def _runs(a: HandinPrints, b: HandinPrints, shared: set[int], spec: SimilaritySpec) -> list[tuple[int, tuple, tuple]]:
     """Runs of shared fingerprints that sit at the same offsets in both hand-ins (one diagonal), as
     (tokens covered, first (a, b) start, last (a, b) start), longest first. Gaps up to k + w tokens
-    are bridged: winnowing keeps at least one fingerprint per window, and one edited line inside a
-    copied block should not split it."""
+    are bridged: winnowing keeps at least one fingerprint per window, and a value changed inside a
+    copied block (same length, same diagonal) should not split it."""
     diagonals: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for h in shared:
         for fa in a.positions[h]:
