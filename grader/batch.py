@@ -49,6 +49,7 @@ def grade_batch(
 ) -> BatchSummary:
     from grader.resources import default_rubric
     from grader.review.overrides import corrected_results, reconcile, write_class_pages, write_report
+    from grader.review.similarity_report import similarity_step
     from grader.rules import load_rubric
 
     rubric = load_rubric(opts.rubric_path)
@@ -101,7 +102,9 @@ def grade_batch(
     for result in results:
         if result.student in overridden:  # the worker rendered the automatic verdicts
             write_report(result, opts.out_dir, pdf=opts.pdf)
-    write_class_pages(results, opts.out_dir, csv_dialect=csv_dialect)
+    # Flags only, never a grade; written before the class pages, whose review queue reads it.
+    similar = similarity_step(subs, rubric.similarity, opts.out_dir)
+    write_class_pages(results, opts.out_dir, csv_dialect=csv_dialect, similarity=similar)
     return summary
 
 

@@ -19,13 +19,13 @@ from typing import Any
 import yaml
 
 from grader.errors import ConfigError
-from grader.resources import default_rubric
+from grader.resources import default_rubric, rubrics_dir
 from grader.results import EXERCISES, GROUPS, STATUSES
 
 SEVERITIES = ("error", "warning", "info")
 DEFAULT_PARTIAL = MappingProxyType({"pass": 1.0, "warn": 0.5, "fail": 0.0, "skip": 0.0})
 
-_TOP_KEYS = {"title", "exercises", "messages", "rules"}
+_TOP_KEYS = {"title", "exercises", "messages", "rules", "similarity"}
 _RULE_KEYS = {"title", "exercise", "severity", "points", "deduction", "partial", "params", "messages"}
 
 
@@ -82,6 +82,28 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class SimilaritySpec:
+    """How hand-ins of one batch are compared (grader.review.similarity). Flags only: no grade
+    depends on it, so the `similarity` section is left out of the rubric digest."""
+
+    template: Path | None = None  # the course's template (.ipynb/.py), resolved against the rubric's folder
+    kgram: int = 25  # tokens per hashed k-gram: shorter shared runs are noise
+    window: int = 6  # winnowing window: a shared run of kgram + window - 1 tokens is always found
+    common_fraction: float = 0.5  # without a template: code in more than this share of hand-ins is the template's
+    common_min_handins: int = 6  # ... only in batches at least this large
+    min_shared: int = 5  # fewer shared fingerprints than this is no match at all
+    report_from: float = 0.15  # pairs scoring below this are left out of similarity.html/json
+    flag_score: float = 0.5  # flag: this share of the smaller hand-in's fingerprints is in the other
+    flag_region_tokens: int = 150  # flag: one matching region at least this long (an exercise copied)
+    flag_output_lines: int = 4  # flag: this many identical lines of saved output numbers (the same run)
+
+
+_SIMILARITY_NUMBERS = {"common_fraction": (0.0, 1.0), "report_from": (0.0, 1.0), "flag_score": (0.0, 1.0)}
+_SIMILARITY_COUNTS = {"kgram": 3, "window": 1, "common_min_handins": 2, "min_shared": 1,
+                      "flag_region_tokens": 1, "flag_output_lines": 1}
+
+
+@dataclass(frozen=True)
 class Rubric:
     title: str
     exercises: tuple[ExerciseSpec, ...]
@@ -89,6 +111,7 @@ class Rubric:
     messages: Mapping[str, str]
     path: str
     digest: str
+    similarity: SimilaritySpec = SimilaritySpec()
 
     def exercise(self, exercise_id: str) -> ExerciseSpec:
         for ex in self.exercises:
@@ -119,11 +142,12 @@ def read_rubric(path: str | Path | None = None) -> Rubric:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=name) from exc
-    return parse_rubric(data, name)
+    return parse_rubric(data, name, base_dir=path.parent)
 
 
-def parse_rubric(data: Any, name: str) -> Rubric:
-    """Build a Rubric from already-parsed YAML data; `name` is used in error messages."""
+def parse_rubric(data: Any, name: str, base_dir: Path | None = None) -> Rubric:
+    """Build a Rubric from already-parsed YAML data; `name` is used in error messages, `base_dir`
+    resolves the relative paths it names (the similarity template)."""
     v = _Validator(name)
     top = v.mapping(data, "")
     v.known_keys(top, _TOP_KEYS, "")
@@ -140,7 +164,9 @@ def parse_rubric(data: Any, name: str) -> Rubric:
             raise ConfigError(
                 f"rule points of {ex.id} add up to {total:g}, expected {ex.points:g}", file=name, key=f"exercises.{ex.id}.points"
             )
-    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    similarity = _parse_similarity(v, top.get("similarity", {}), base_dir)
+    graded = {k: x for k, x in top.items() if k != "similarity"}
+    canonical = json.dumps(graded, sort_keys=True, ensure_ascii=False, default=str)
     return Rubric(
         title=title,
         exercises=tuple(exercises),
@@ -148,7 +174,33 @@ def parse_rubric(data: Any, name: str) -> Rubric:
         messages=MappingProxyType(shared),
         path=name,
         digest=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        similarity=similarity,
     )
+
+
+def _parse_similarity(v: _Validator, raw: Any, base_dir: Path | None) -> SimilaritySpec:
+    body = v.mapping(raw, "similarity")
+    v.known_keys(body, {"template", *_SIMILARITY_NUMBERS, *_SIMILARITY_COUNTS}, "similarity")
+    values: dict[str, Any] = {}
+    for name, (low, high) in _SIMILARITY_NUMBERS.items():
+        if name in body:
+            values[name] = v.number(body[name], f"similarity.{name}", minimum=low, maximum=high)
+    for name, low in _SIMILARITY_COUNTS.items():
+        if name in body:
+            number = v.number(body[name], f"similarity.{name}", minimum=low)
+            if number != int(number):
+                raise v.fail(f"similarity.{name}", f"expected a whole number, got {number:g}")
+            values[name] = int(number)
+    if body.get("template") is not None:
+        named = Path(v.string(body["template"], "similarity.template"))
+        # Relative to the rubric's folder; then to the shipped rubrics/, so that a copy of the
+        # shipped rubric edited elsewhere (--rubric FILE) still finds the shipped template.
+        candidates = [named] if named.is_absolute() else [(base_dir or Path.cwd()) / named, rubrics_dir() / named]
+        template = next((c for c in candidates if c.is_file()), None)
+        if template is None:
+            raise v.fail("similarity.template", f"no such file: {candidates[0]}")
+        values["template"] = template
+    return SimilaritySpec(**values)
 
 
 def _parse_exercises(v: _Validator, raw: Any) -> list[ExerciseSpec]:

@@ -57,6 +57,13 @@ def test_grade_batch_writes_everything_and_resumes_without_regrading(batch_dir: 
     results = {r["student"]: r for r in json.loads((out / "results.json").read_text())["results"]}
     assert results["roto"]["errors"][0]["stage"] == "load"
     assert results["alumno0"]["runs"] and results["alumno0"]["runs"][0]["status"] == "ok"
+    # The three notebooks differ by one number: the same code for the similarity step, which flags
+    # them (and leaves the unreadable one out); the class summary links its report.
+    similar = json.loads((out / "similarity.json").read_text(encoding="utf-8"))
+    assert {(p["a"], p["b"], p["flagged"]) for p in similar} == {
+        ("alumno0", "alumno1", True), ("alumno0", "alumno2", True), ("alumno1", "alumno2", True)}
+    assert 'href="similarity.html"' in (out / "index.html").read_text(encoding="utf-8")
+    assert "alumno0" in (out / "similarity.html").read_text(encoding="utf-8")
 
     # Unchanged hand-ins are not graded again; a changed one is.
     nbformat.write(tiny_notebook(48), batch_dir / "alumno1.ipynb")

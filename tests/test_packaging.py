@@ -19,7 +19,9 @@ def test_wheel_contains_templates_and_rubric_and_they_resolve_when_installed(tmp
     (wheel,) = tmp_path.glob("grader-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("grader/templates/report.html", "grader/templates/summary.html", "grader/templates/report.css",
-                 "grader/rubrics/trabajo2.yaml", "grader/capture/kernel/probe.py", "grader/capture/kernel/launcher.py", "grader/cli.py"):
+                 "grader/templates/similarity.html", "grader/rubrics/trabajo2.yaml",
+                 "grader/rubrics/trabajo2_plantilla.ipynb",  # the rubric names it: read_rubric() below needs it
+                 "grader/capture/kernel/probe.py", "grader/capture/kernel/launcher.py", "grader/cli.py"):
         assert name in names, name
 
     site = tmp_path / "site"

@@ -27,14 +27,16 @@ def render_summary(
     *,
     template_dir: Path | None = None,
     review: dict[str, list[ReviewItem]] | None = None,
+    similarity: dict[str, Any] | None = None,
 ) -> Path:
     """Write out_dir/index.html; links default to the file names render_report() writes. `review` is
-    the "to review" queue (grader.review.queue) shown in the "Revisar" column."""
+    the "to review" queue (grader.review.queue) shown in the "Revisar" column; `similarity`
+    ({"href", "pairs", "flagged"}) links the batch's similarity report."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     links = report_links or {}
     env = environment(Path(template_dir) if template_dir else None)
-    html = env.get_template("summary.html").render(summary_context(results, links, review or {}))
+    html = env.get_template("summary.html").render(summary_context(results, links, review or {}, similarity))
     path = out_dir / "index.html"
     path.write_text(html, encoding="utf-8")
     return path
@@ -170,7 +172,8 @@ def _short_title(exercise: str) -> str:
 
 
 def summary_context(results: list[GradeResult], links: dict[str, str],
-                    review: dict[str, list[ReviewItem]] | None = None) -> dict[str, Any]:
+                    review: dict[str, list[ReviewItem]] | None = None,
+                    similarity: dict[str, Any] | None = None) -> dict[str, Any]:
     columns = exercise_columns(results)
     grades = [grade10(r) for r in results]
     return {
@@ -186,4 +189,5 @@ def summary_context(results: list[GradeResult], links: dict[str, str],
         "to_review": sum(1 for items in (review or {}).values() if items),
         "rules": rule_stats(results),
         "histogram": histogram_svg(grades),
+        "similarity": similarity,
     }

@@ -246,14 +246,19 @@ def write_report(result: GradeResult, out_dir: Path, *, pdf: bool) -> Path:
     return files.html
 
 
-def write_class_pages(results: list[GradeResult], out_dir: Path, csv_dialect: str | None = None) -> dict[str, Path]:
+def write_class_pages(results: list[GradeResult], out_dir: Path, csv_dialect: str | None = None,
+                      similarity: dict | None = None) -> dict[str, Path]:
     """index.html with the "Revisar" column, review.html and every export, from corrected results.
-    `csv_dialect` None (a re-render): keep the dialect the batch wrote grades.csv in."""
+    On a re-render (None), `csv_dialect` keeps the dialect the batch wrote grades.csv in, and
+    `similarity` (the summary's link) is read back from the batch's similarity.json."""
     from grader.report import render_summary, write_exports
     from grader.review.queue import render_review, review_queue
+    from grader.review.similarity_report import similarity_link
 
     queue = review_queue(results, out_dir)
-    pages = {"summary": render_summary(results, out_dir, review=queue),
+    if similarity is None:
+        similarity = similarity_link(out_dir)
+    pages = {"summary": render_summary(results, out_dir, review=queue, similarity=similarity),
              "review": render_review(results, queue, out_dir)}
     if csv_dialect is None:
         csv_dialect = "en"
