@@ -114,6 +114,7 @@ def annotate_rows(trace: Trace, arrays_dir: Path, data_dir: Path | None) -> None
 
     refs = [r for f in trace.fits for r in (f.x, *(f.validation_data or ()))]
     refs += [e.x for e in trace.evals]
+    refs += [r for s in trace.train_steps for r in (*s.x, s.source)]
     seen: dict[str, dict[str, int]] = {}
     index = None
     for ref in refs:

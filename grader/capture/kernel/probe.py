@@ -55,7 +55,11 @@ _probe: _Probe | None = None
 # is None; that copy finds the live one here (and reports it lost when a cell removed it too).
 _LIVE = "__grader_probe_live__"
 _INSTALLED = "__grader_probe_installed__"
-_WATCHED = ("__init__", "compile", "fit", "evaluate", "predict")
+_WATCHED = ("__init__", "compile", "fit", "evaluate", "predict", "train_on_batch", "test_on_batch", "__call__")
+# Keras' Model inherits fit from its trainer classes (TensorFlowTrainer, Trainer): `type(model).__mro__[1]
+# .fit(model, ...)` and `super(keras.Model, model).fit(...)` reach them, so they get the same wrappers.
+_BASE_PATCHED = ("fit", "train_on_batch", "test_on_batch")
+MAX_STEP_BATCHES = 8  # as grader.capture.trace.MAX_STEP_BATCHES (this file imports nothing of grader)
 
 
 class GraderProbeLost(RuntimeError):
@@ -82,6 +86,7 @@ def install(out_dir: str, array_bytes: int) -> None:
     legacy.alias_modules(keras)
     legacy.patch_optimizers(keras)
     _patch_model(keras)
+    _patch_optimizer(keras)
     versions = {"python": sys.version.split()[0], "keras": keras.__version__,
                 "numpy": np.__version__}
     tf = sys.modules.get("tensorflow")
@@ -96,6 +101,7 @@ def at_cell(index: int) -> None:
     probe = _live_probe()
     if probe is not None:
         probe.check_patches("at_cell", before=index)
+        probe.flush_steps()
         probe.cell = index
 
 
@@ -104,6 +110,7 @@ def at_end() -> None:
     probe = _live_probe()
     if probe is not None:
         probe.check_patches("at_end", before=None)
+        probe.flush_steps()
 
 
 def _live_probe() -> _Probe | None:
@@ -174,12 +181,53 @@ def _patch_model(keras: Any) -> None:
         probe.guarded(probe.on_predict, self, x)
         return originals["predict"](self, x, *args, **kwargs)
 
-    for name, fn in (("__init__", __init__), ("compile", compile), ("fit", fit),
-                     ("evaluate", evaluate), ("predict", predict)):
+    # Steps outside fit are recorded and, like fit, do not train here: NaN shaped like Keras' answer.
+    def train_on_batch(self: Any, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+        probe.guarded(probe.check_patches, "call")
+        probe.guarded(probe.step, "train_on_batch", self, x)
+        return probe.nan_result(self, kwargs.get("return_dict", False))
+
+    def test_on_batch(self: Any, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+        probe.guarded(probe.check_patches, "call")
+        probe.guarded(probe.step, "test_on_batch", self, x)
+        return probe.nan_result(self, kwargs.get("return_dict", False))
+
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # The forward pass of a GradientTape loop: apply_gradients then says which batch it trained on.
+        probe.last_input(self, args[0] if args else kwargs.get("inputs"))
+        return originals["__call__"](self, *args, **kwargs)
+
+    for name, fn in (("__init__", __init__), ("compile", compile), ("fit", fit), ("evaluate", evaluate),
+                     ("predict", predict), ("train_on_batch", train_on_batch), ("test_on_batch", test_on_batch),
+                     ("__call__", __call__)):
         probe.wrappers[name] = functools.wraps(originals[name])(fn)
         setattr(model_cls, name, probe.wrappers[name])
+    for base in model_cls.__mro__[1:]:
+        for name in _BASE_PATCHED:
+            if name in vars(base):
+                setattr(base, name, probe.wrappers[name])
+                probe.base_patches.append((base, name, probe.wrappers[name]))
     probe.watch(model_cls)
     legacy.add_model_methods(model_cls)
+
+
+def _patch_optimizer(keras: Any) -> None:
+    """`optimizer.apply_gradients(...)` (a GradientTape loop) is recorded and runs for real."""
+    probe = _probe
+    assert probe is not None
+    owner = next((c for c in keras.optimizers.Optimizer.__mro__ if "apply_gradients" in vars(c)), None)
+    if owner is None:
+        return
+    original = vars(owner)["apply_gradients"]
+
+    def apply_gradients(self: Any, grads_and_vars: Any, *args: Any, **kwargs: Any) -> Any:
+        pairs = list(grads_and_vars)  # a zip() can be read once: read it here, pass the list on
+        probe.guarded(probe.on_apply_gradients, pairs)
+        return original(self, pairs, *args, **kwargs)
+
+    wrapper = functools.wraps(original)(apply_gradients)
+    owner.apply_gradients = wrapper
+    probe.base_patches.append((owner, "apply_gradients", wrapper))
 
 
 # ------------------------------------------------------------------------------------ recording
@@ -220,6 +268,11 @@ class _Probe:
         self.wrappers: dict[str, Any] = {}  # Model method name -> the probe's wrapper
         self.model_cls: Any = None
         self._own_methods: dict[type, set[str]] = {}  # Keras' Model subclasses -> methods they define
+        self.base_patches: list[tuple[type, str, Any]] = []  # (trainer/optimizer class, name, wrapper)
+        self._steps: dict[tuple, dict] = {}  # (kind, model_id, cell, line, function) -> train_step event
+        self._unsent: set[tuple] = set()  # records whose latest count is not in events.jsonl yet
+        self._last_inputs: dict[int, tuple[Any, Any]] = {}  # id(model) -> (weakref, last input)
+        self._variable_owners: dict[int, list] = {}  # id(variable) -> weakrefs to the models holding it
 
     def emit(self, event: dict) -> None:
         self.events.write(json.dumps(names.jsonable(event)) + "\n")
@@ -256,6 +309,10 @@ class _Probe:
                         delattr(cls, name)
                     except (AttributeError, TypeError):
                         pass
+        for cls, name, wrapper in self.base_patches:  # TensorFlowTrainer.fit, Optimizer.apply_gradients
+            if vars(cls).get(name) is not wrapper:
+                replaced.append(f"{cls.__name__}.{name}")
+                setattr(cls, name, wrapper)
         if replaced:
             place = self.where() if detected == "call" else {"cell": self.cell, "line": None}
             self.emit({"event": "tamper", "detected": detected, "cell": place["cell"], "line": place["line"],
@@ -366,6 +423,72 @@ class _Probe:
                    "location": location})
         return True
 
+    def nan_result(self, model: Any, return_dict: Any) -> Any:
+        keys = ["loss", *self._metric_keys(self.model_id(model))]
+        if return_dict:
+            return {k: math.nan for k in keys}
+        return math.nan if len(keys) == 1 else [math.nan] * len(keys)
+
+    def last_input(self, model: Any, x: Any) -> None:
+        try:
+            self._last_inputs[id(model)] = (weakref.ref(model), x)
+        except TypeError:
+            pass
+
+    def on_apply_gradients(self, pairs: list) -> None:
+        variables = [v for _, v in pairs if v is not None]
+        model = self._owner(variables[0]) if variables else None
+        entry = self._last_inputs.get(id(model)) if model is not None else None
+        x = entry[1] if entry is not None and entry[0]() is model else None
+        self.step("apply_gradients", model, x)
+
+    def _owner(self, variable: Any) -> Any:
+        """The model (one the probe saw) whose trainable variables include `variable`; of several
+        (a Sequential shares its variables with the Functional it builds inside), the one the
+        student called last, else the one with a model id."""
+        refs = self._variable_owners.get(id(variable))
+        owners = [m for m in (r() for r in refs or []) if m is not None]
+        if not owners:
+            candidates = [r for r, _ in self._births.values()] + [r for r, _ in self._models.values()]
+            owners = [m for m in (r() for r in candidates) if m is not None
+                      and any(v is variable for v in getattr(m, "trainable_variables", []))]
+            if owners:
+                self._variable_owners[id(variable)] = [weakref.ref(m) for m in owners]
+        called = [m for m in owners if id(m) in self._last_inputs]
+        known = [m for m in owners if id(m) in self._models]
+        return (called or known or owners or [None])[0]
+
+    def step(self, kind: str, model: Any, x: Any) -> None:
+        """Count one step; keep the batch at steps 1, 2, 4, 8 ... and send the record then (the rest
+        of the count goes out with flush_steps() before the next cell)."""
+        loc = self.where()
+        model_id = self.model_id(model) if model is not None else None
+        key = (kind, model_id, loc["cell"], loc["line"], loc["function"])
+        record = self._steps.get(key)
+        if record is None:
+            record = self._steps[key] = {"event": "train_step", "kind": kind, "model_id": model_id, "steps": 0,
+                                         "x": [], "source": None, "location": loc}
+        record["steps"] += 1
+        n = record["steps"]
+        if n & (n - 1):
+            self._unsent.add(key)
+            return
+        arr = _as_array(x) if x is not None else None
+        if arr is not None and len(record["x"]) < MAX_STEP_BATCHES:
+            ref = self.array_ref(arr, "x", {})
+            if ref is not None:
+                record["x"].append(ref)
+            base = _base_of(x)
+            if record["source"] is None and base is not None:
+                record["source"] = self.array_ref(base, "source", {})
+        self.emit(record)
+        self._unsent.discard(key)
+
+    def flush_steps(self) -> None:
+        for key in list(self._unsent):
+            self.emit(self._steps[key])
+        self._unsent.clear()
+
     def on_evaluate(self, model: Any, a: dict) -> Any:
         self.guarded(self.record_evaluate, model, a)
         keys = ["loss", *self._metric_keys(self.model_id(model))]
@@ -475,6 +598,16 @@ def _as_array(value: Any) -> np.ndarray | None:
     else:
         return None
     return None if arr.dtype == object else arr
+
+
+def _base_of(x: Any) -> np.ndarray | None:
+    """The array a numpy batch is a slice of (x_test for x_test[i:i+32]), when it is one."""
+    base = getattr(x, "base", None)
+    if not isinstance(x, np.ndarray) or not isinstance(base, np.ndarray) or base.ndim != x.ndim:
+        return None
+    if base.shape[1:] != x.shape[1:] or base.shape[0] <= x.shape[0] or base.dtype == object:
+        return None
+    return base
 
 
 def _sample(arr: np.ndarray) -> str:
