@@ -67,7 +67,7 @@ class _Walker:
             inner = [*loops, stmt] if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)) else loops
             if isinstance(stmt, (ast.With, ast.AsyncWith)) and any(_is_tape(i.context_expr) for i in stmt.items):
                 args = [self.seg(a) or "" for n in _walk_scope(stmt) if isinstance(n, ast.Call)
-                        for a in [*n.args, *(k.value for k in n.keywords)]]
+                        for a in [*n.args, *(k.value for k in n.keywords)] if not isinstance(a, ast.Constant)]
                 self.tapes.append((function, _join(args)))
             for node in _own_expressions(stmt):
                 if isinstance(node, ast.Call):
@@ -77,16 +77,22 @@ class _Walker:
 
     def _call(self, node: ast.Call, stmt: ast.stmt, loops: list[ast.AST], function: str | None) -> None:
         method, target, args = method_call(node)
-        if method in ("test_on_batch", "evaluate") and args:
-            self.measures.append((node.lineno, self.seg(args[0]) or ""))
+        first = self.seg(args[0]) or "" if args else ""
+        data_like = bool(args) and isinstance(args[0], (ast.Name, ast.Subscript, ast.Attribute))
+        if (method in ("test_on_batch", "evaluate") and args) or (data_like and "val" in first.lower()):
+            self.measures.append((node.lineno, first))  # what the loop measures: x_val, x_test ...
         if method not in STEP_METHODS:
             return
         x = next((k.value for k in node.keywords if k.arg == "x"), args[0] if args else None)
+        x_text = (self.seg(x) or "") if x is not None else ""
+        root = _root_name(x) if x is not None else None
+        if root is not None and root in self.assigned:  # x_all[i:i+32] <- np.concatenate([x_train, x_test])
+            x_text += f" <- {self.assigned[root]}"
         fact: dict[str, Any] = {"cell": self.cell, "line": node.lineno, "end_line": node.end_lineno or node.lineno}
         if function is not None:
             fact["function"] = function
         fact.update(kind=method, target=self.seg(target) if target is not None else None,
-                    x=(self.seg(x) or "")[:_MAX_TEXT] if method in ("train_on_batch", "test_on_batch") and x else None,
+                    x=x_text[:_MAX_TEXT] if method in ("train_on_batch", "test_on_batch") and x_text else None,
                     data=_join(self._iterated(loop) for loop in loops) or None,
                     _loop=(loops[0].lineno, loops[0].end_lineno) if loops else None)
         self.steps.append(fact)
@@ -158,7 +164,7 @@ def _root_name(node: ast.AST) -> str | None:
     while True:
         if isinstance(node, ast.Name):
             return node.id
-        if isinstance(node, ast.Attribute):
+        if isinstance(node, (ast.Attribute, ast.Subscript)):  # ds.batch, x_todo[i:i+32]
             node = node.value
         elif isinstance(node, ast.Call):
             if isinstance(node.func, ast.Name) and node.args:  # zip(xs, ys), enumerate(ds)
