@@ -408,3 +408,46 @@ def test_nbformat_v3_is_converted_and_run(batch: Batch) -> None:
     assert not errors(result, "load")
     assert any("v3" in n for n in result.meta.get("notes", []))
     assert result.meta.get("trace_status") == "ok", result.errors
+
+
+# ------------------------------------------------------- hidden training and forged claims (issue 18)
+
+HIDDEN_VARIANTS = ["hidden_mro_fit", "hidden_train_on_batch", "hidden_gradient_tape"]
+
+
+@pytest.mark.parametrize("student", HIDDEN_VARIANTS)
+def test_hidden_training_on_test_never_scores_better_than_the_open_fit(batch: Batch, student: str) -> None:
+    hidden, open_fit = batch.results[student], batch.results["hidden_open_fit"]
+    assert verdict(open_fit, "no_test_tuning").status == "fail"
+    tuning = verdict(hidden, "no_test_tuning")
+    assert tuning.status == "fail", tuning.message
+    assert any(ev.cell == ATTACK_CELL for ev in tuning.evidence), tuning.evidence
+    assert hidden.score <= open_fit.score, (hidden.score, open_fit.score)
+    prefix_run_ok(hidden, batch)
+
+
+@pytest.mark.parametrize("student, kind", [("hidden_train_on_batch", "train_on_batch"),
+                                           ("hidden_gradient_tape", "apply_gradients")])
+def test_steps_outside_fit_are_recorded_on_test_rows(batch: Batch, student: str, kind: str) -> None:
+    steps = [s for s in batch.trace(student).train_steps if s.kind == kind]
+    assert len(steps) == 1 and steps[0].steps == 32, steps  # 2000 rows in batches of 64
+    # batches kept at steps 1, 2, 4, 8, 16 and 32 (the last one holds the remaining 16 rows)
+    assert [r.rows["test"] for r in steps[0].x] == [64] * 5 + [16], steps[0].x
+    assert any("not replayed by the retrain" in n for n in batch.results[student].meta["capture_notes"])
+
+
+def test_fit_through_the_trainer_base_is_recorded_like_the_open_one(batch: Batch) -> None:
+    hidden, open_trace = batch.trace("hidden_mro_fit"), batch.trace("hidden_open_fit")
+    assert [(f.location.cell, f.x.rows) for f in hidden.fits][1:] == [(f.location.cell, f.x.rows)
+                                                                      for f in open_trace.fits][1:]
+    assert verdict(batch.results["hidden_mro_fit"], "fits_recorded").status == "pass"
+
+
+def test_forged_claims_and_workspace_files_never_beat_the_honest_twin(batch: Batch) -> None:
+    forged, twin = batch.results["forged_workspace"], batch.results["forged_twin_honest"]
+    assert forged.score <= twin.score, (forged.score, twin.score)
+    assert forged.final == twin.final and forged.final["val_accuracy"] < 0.95, (forged.final, twin.final)
+    claimed = verdict(forged, "reported_vs_reproduced")
+    assert claimed.status == "warn" and claimed.evidence[0].cell == ATTACK_CELL + 2, claimed
+    assert verdict(twin, "reported_vs_reproduced").status == "pass", verdict(twin, "reported_vs_reproduced")
+    assert all((r.best_val_accuracy or 0) < 0.95 for r in forged.runs), histories(forged)

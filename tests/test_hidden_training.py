@@ -222,7 +222,7 @@ def test_probe_records_fits_through_the_bases_and_steps_outside_fit(captured: tu
     assert not trace.tamperings  # the wrappers on the trainer bases are the probe's own
     steps = {s.kind: s for s in trace.train_steps}
     loop = steps["train_on_batch"]
-    assert (loop.location.cell, loop.location.line, loop.steps) == (4, 2, 20)  # the `for` line of the cell
+    assert (loop.location.cell, loop.location.line, loop.steps) == (4, 4, 20)
     assert [r.rows["test"] for r in loop.x] == [32] * 5  # steps 1, 2, 4, 8, 16
     assert loop.source.rows["test"] == 10_000  # the batches are views of x_test
     tape = steps["apply_gradients"]

@@ -7,6 +7,7 @@ from typing import Any
 
 from grader.capture.trace import FitRecord
 from grader.results import Evidence, Verdict
+from grader.rules import hidden_training
 from grader.rules.attribution import touches_test
 from grader.rules.base import (
     MAX_EVIDENCE,
@@ -20,7 +21,6 @@ from grader.rules.base import (
     static_fit_at,
     where,
 )
-from grader.rules import hidden_training
 from grader.rules.integrity import unrecorded_facts
 
 TRAIN_ROWS = 60_000
