@@ -13,6 +13,10 @@ What it does to Keras (patched on the classes, so every import path -- `keras`, 
 - `Model.predict` records and runs for real on the untrained model (cheap), so argmax and
   confusion-matrix code keeps working (on meaningless numbers).
 - `Model.compile` runs for real and records optimizer, loss and metrics.
+- `fit`, `train_on_batch` and `test_on_batch` are wrapped on Keras' trainer bases too (TensorFlowTrainer,
+  Trainer), so `type(model).__mro__[2].fit(model, ...)` or `super(keras.Model, m).fit(...)` is recorded
+  like `model.fit`. Training outside fit (`train_on_batch`, `optimizer.apply_gradients` after a
+  GradientTape) is recorded by steps.py as `train_step` events.
 - Legacy idioms of 2019-era notebooks (probe_legacy.py): optimizers accept `lr=` and `decay=`,
   `fit(nb_epoch=)`, `fit_generator`/`predict_classes`, old module paths (keras.layers.core, ...).
 
@@ -46,8 +50,9 @@ import numpy as np
 try:  # inside the kernel the probe's files sit side by side on PYTHONPATH; the grader package is blocked
     import grader_probe_legacy as legacy
     import grader_probe_names as names
+    import grader_probe_steps as steps
 except ImportError:
-    from . import legacy, names
+    from . import legacy, names, steps
 
 _probe: _Probe | None = None
 # The live probe is also kept on `builtins`: a student cell that deletes this module from
@@ -59,7 +64,6 @@ _WATCHED = ("__init__", "compile", "fit", "evaluate", "predict", "train_on_batch
 # Keras' Model inherits fit from its trainer classes (TensorFlowTrainer, Trainer): `type(model).__mro__[1]
 # .fit(model, ...)` and `super(keras.Model, model).fit(...)` reach them, so they get the same wrappers.
 _BASE_PATCHED = ("fit", "train_on_batch", "test_on_batch")
-MAX_STEP_BATCHES = 8  # as grader.capture.trace.MAX_STEP_BATCHES (this file imports nothing of grader)
 
 
 class GraderProbeLost(RuntimeError):
@@ -86,7 +90,7 @@ def install(out_dir: str, array_bytes: int) -> None:
     legacy.alias_modules(keras)
     legacy.patch_optimizers(keras)
     _patch_model(keras)
-    _patch_optimizer(keras)
+    steps.patch_optimizer(keras, _probe)
     versions = {"python": sys.version.split()[0], "keras": keras.__version__,
                 "numpy": np.__version__}
     tf = sys.modules.get("tensorflow")
@@ -211,25 +215,6 @@ def _patch_model(keras: Any) -> None:
     legacy.add_model_methods(model_cls)
 
 
-def _patch_optimizer(keras: Any) -> None:
-    """`optimizer.apply_gradients(...)` (a GradientTape loop) is recorded and runs for real."""
-    probe = _probe
-    assert probe is not None
-    owner = next((c for c in keras.optimizers.Optimizer.__mro__ if "apply_gradients" in vars(c)), None)
-    if owner is None:
-        return
-    original = vars(owner)["apply_gradients"]
-
-    def apply_gradients(self: Any, grads_and_vars: Any, *args: Any, **kwargs: Any) -> Any:
-        pairs = list(grads_and_vars)  # a zip() can be read once: read it here, pass the list on
-        probe.guarded(probe.on_apply_gradients, pairs)
-        return original(self, pairs, *args, **kwargs)
-
-    wrapper = functools.wraps(original)(apply_gradients)
-    owner.apply_gradients = wrapper
-    probe.base_patches.append((owner, "apply_gradients", wrapper))
-
-
 # ------------------------------------------------------------------------------------ recording
 
 
@@ -249,7 +234,7 @@ class _NaNHistory(dict):
         raise KeyError(key)
 
 
-class _Probe:
+class _Probe(steps.StepRecorder):
     def __init__(self, out_dir: str, array_bytes: int):
         self.out_dir = out_dir
         self.arrays_dir = os.path.join(out_dir, "arrays")
@@ -269,10 +254,7 @@ class _Probe:
         self.model_cls: Any = None
         self._own_methods: dict[type, set[str]] = {}  # Keras' Model subclasses -> methods they define
         self.base_patches: list[tuple[type, str, Any]] = []  # (trainer/optimizer class, name, wrapper)
-        self._steps: dict[tuple, dict] = {}  # (kind, model_id, cell, line, function) -> train_step event
-        self._unsent: set[tuple] = set()  # records whose latest count is not in events.jsonl yet
-        self._last_inputs: dict[int, tuple[Any, Any]] = {}  # id(model) -> (weakref, last input)
-        self._variable_owners: dict[int, list] = {}  # id(variable) -> weakrefs to the models holding it
+        self.init_steps()
 
     def emit(self, event: dict) -> None:
         self.events.write(json.dumps(names.jsonable(event)) + "\n")
@@ -429,66 +411,6 @@ class _Probe:
             return {k: math.nan for k in keys}
         return math.nan if len(keys) == 1 else [math.nan] * len(keys)
 
-    def last_input(self, model: Any, x: Any) -> None:
-        try:
-            self._last_inputs[id(model)] = (weakref.ref(model), x)
-        except TypeError:
-            pass
-
-    def on_apply_gradients(self, pairs: list) -> None:
-        variables = [v for _, v in pairs if v is not None]
-        model = self._owner(variables[0]) if variables else None
-        entry = self._last_inputs.get(id(model)) if model is not None else None
-        x = entry[1] if entry is not None and entry[0]() is model else None
-        self.step("apply_gradients", model, x)
-
-    def _owner(self, variable: Any) -> Any:
-        """The model (one the probe saw) whose trainable variables include `variable`; of several
-        (a Sequential shares its variables with the Functional it builds inside), the one the
-        student called last, else the one with a model id."""
-        refs = self._variable_owners.get(id(variable))
-        owners = [m for m in (r() for r in refs or []) if m is not None]
-        if not owners:
-            candidates = [r for r, _ in self._births.values()] + [r for r, _ in self._models.values()]
-            owners = [m for m in (r() for r in candidates) if m is not None
-                      and any(v is variable for v in getattr(m, "trainable_variables", []))]
-            if owners:
-                self._variable_owners[id(variable)] = [weakref.ref(m) for m in owners]
-        called = [m for m in owners if id(m) in self._last_inputs]
-        known = [m for m in owners if id(m) in self._models]
-        return (called or known or owners or [None])[0]
-
-    def step(self, kind: str, model: Any, x: Any) -> None:
-        """Count one step; keep the batch at steps 1, 2, 4, 8 ... and send the record then (the rest
-        of the count goes out with flush_steps() before the next cell)."""
-        loc = self.where()
-        model_id = self.model_id(model) if model is not None else None
-        key = (kind, model_id, loc["cell"], loc["line"], loc["function"])
-        record = self._steps.get(key)
-        if record is None:
-            record = self._steps[key] = {"event": "train_step", "kind": kind, "model_id": model_id, "steps": 0,
-                                         "x": [], "source": None, "location": loc}
-        record["steps"] += 1
-        n = record["steps"]
-        if n & (n - 1):
-            self._unsent.add(key)
-            return
-        arr = _as_array(x) if x is not None else None
-        if arr is not None and len(record["x"]) < MAX_STEP_BATCHES:
-            ref = self.array_ref(arr, "x", {})
-            if ref is not None:
-                record["x"].append(ref)
-            base = _base_of(x)
-            if record["source"] is None and base is not None:
-                record["source"] = self.array_ref(base, "source", {})
-        self.emit(record)
-        self._unsent.discard(key)
-
-    def flush_steps(self) -> None:
-        for key in list(self._unsent):
-            self.emit(self._steps[key])
-        self._unsent.clear()
-
     def on_evaluate(self, model: Any, a: dict) -> Any:
         self.guarded(self.record_evaluate, model, a)
         keys = ["loss", *self._metric_keys(self.model_id(model))]
@@ -598,16 +520,6 @@ def _as_array(value: Any) -> np.ndarray | None:
     else:
         return None
     return None if arr.dtype == object else arr
-
-
-def _base_of(x: Any) -> np.ndarray | None:
-    """The array a numpy batch is a slice of (x_test for x_test[i:i+32]), when it is one."""
-    base = getattr(x, "base", None)
-    if not isinstance(x, np.ndarray) or not isinstance(base, np.ndarray) or base.ndim != x.ndim:
-        return None
-    if base.shape[1:] != x.shape[1:] or base.shape[0] <= x.shape[0] or base.dtype == object:
-        return None
-    return base
 
 
 def _sample(arr: np.ndarray) -> str:
