@@ -66,12 +66,13 @@ def test_fits_through_the_class_keep_the_data_arguments_in_place() -> None:
                      "model.__class__.__mro__[1].fit(model, x=x_test, y=y_test)\n"
                      "getattr(model, 'fit')(x_test, y_test, epochs=2)\n"
                      "super(keras.Model, model).fit(x_train, y_train, epochs=1)\n"
-                     "model.fit(x_train, y_train, epochs=1)")
+                     "model.fit(x_train, y_train, epochs=1)\n"
+                     "keras.Model.fit.__wrapped__(model, x_test, y_test, epochs=1)")
     got = [(f["line"], f["target"], f["x"], f["y"], f.get("via")) for f in facts["fits"]]
     assert got == [(1, "model", "x_test", "y_test", "class"), (2, "model", "x_test", "y_test", "class"),
                    (3, "model", "x_test", "y_test", "class"), (4, "model", "x_test", "y_test", "getattr"),
                    (5, "super(keras.Model, model)", "x_train", "y_train", None),
-                   (6, "model", "x_train", "y_train", None)]
+                   (6, "model", "x_train", "y_train", None), (7, "model", "x_test", "y_test", "class")]
 
 
 def test_train_on_batch_and_gradient_tape_loops_say_what_they_train_on() -> None:
@@ -133,6 +134,27 @@ def test_honest_step_loop_with_a_validation_split_is_not_accused() -> None:
     verdicts, _ = _verdicts(["model = keras.Sequential([keras.layers.Dense(10)])", HONEST_TAPE])
     assert verdicts["no_test_tuning"].status == "pass", verdicts["no_test_tuning"].message
     assert verdicts["split_20"].status == "pass", verdicts["split_20"].message
+
+
+def test_the_real_fit_behind_the_wrapper_is_an_unrecorded_fit_judged_on_its_source() -> None:
+    """`keras.Model.fit.__wrapped__(model, ...)` trains for real without replacing anything: no
+    tampering to notice, so the source says what ran."""
+    verdicts, _ = _verdicts(["model = keras.Sequential([keras.layers.Dense(10)])\n"
+                             "keras.Model.fit.__wrapped__(model, x_test, y_test, epochs=1)"])
+    assert verdicts["fits_recorded"].status == "fail", verdicts["fits_recorded"].message
+    assert verdicts["no_test_tuning"].status == "fail" and "celda 3, línea 2" in verdicts["no_test_tuning"].message
+
+
+def test_suspicious_code_flags_steps_only_when_the_rubric_lists_them() -> None:
+    from grader.source.suspicious import SuspiciousPatterns, find_suspicious
+
+    sub = notebook([("code", "import tensorflow as tf"), ("code", LOOP_ON_TEST), ("code", TAPE_ON_TEST)], saved=False)
+    params = dict(RUBRIC.rules["suspicious_code"].params)
+    assert find_suspicious(sub, SuspiciousPatterns.from_params(params)) == []
+    params["calls"] = [*params["calls"], "*.train_on_batch", "tensorflow.GradientTape"]  # imports resolved
+    found = find_suspicious(sub, SuspiciousPatterns.from_params(params))
+    assert [(f["cell"], f["line"], f["found"]) for f in found] == [
+        (1, 3, "model.train_on_batch"), (2, 3, "tensorflow.GradientTape")], found
 
 
 def test_recorded_steps_on_test_rows_fail_even_when_the_source_hides_the_data() -> None:

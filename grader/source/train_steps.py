@@ -114,8 +114,11 @@ class _Walker:
 
 
 def method_call(node: ast.Call) -> tuple[str | None, ast.AST | None, list[ast.AST]]:
-    """(method, object, positional args) of `obj.method(...)` and of `getattr(obj, 'method')(...)`."""
+    """(method, object, positional args) of `obj.method(...)`, `obj.method.__wrapped__(...)` and
+    `getattr(obj, 'method')(...)`."""
     func = node.func
+    if isinstance(func, ast.Attribute) and func.attr == "__wrapped__" and isinstance(func.value, ast.Attribute):
+        func = func.value  # keras.Model.fit.__wrapped__(model, ...): the real fit behind the probe's wrapper
     if isinstance(func, ast.Attribute):
         return func.attr, func.value, list(node.args)
     if (isinstance(func, ast.Call) and isinstance(func.func, ast.Name) and func.func.id == "getattr"
