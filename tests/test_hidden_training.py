@@ -145,6 +145,23 @@ def test_the_real_fit_behind_the_wrapper_is_an_unrecorded_fit_judged_on_its_sour
     assert verdicts["no_test_tuning"].status == "fail" and "celda 3, línea 2" in verdicts["no_test_tuning"].message
 
 
+def test_steps_that_certainly_ran_but_were_never_recorded_fail_fits_recorded() -> None:
+    build = "model = keras.Sequential([keras.layers.Dense(10)])\n"
+    loop = "for i in range(0, 2000, 64):\n    keras.Model.train_on_batch.__wrapped__(model, x_train[i:i+64], y)"
+    verdicts, _ = _verdicts([build + loop])
+    fits = verdicts["fits_recorded"]
+    assert fits.status == "fail" and fits.message.startswith(
+        "En la celda 3, línea 3 se entrena con `train_on_batch`, pero esos pasos"), fits.message
+    assert fits.evidence[0].cell == 2 and "__wrapped__" in fits.evidence[0].excerpt
+    assert verdicts["split_20"].status == "fail"  # no validation in that loop: judged like fit(x, y)
+    recorded = TrainStepRecord(kind="train_on_batch", model_id=1, steps=32, location=Location(cell=2, line=3))
+    verdicts, _ = _verdicts([build + loop], Trace(student="s", train_steps=[recorded]))
+    assert verdicts["fits_recorded"].status == "pass"
+    # a loop over data of unknown length is not certain to run: no accusation
+    verdicts, _ = _verdicts([build + "for xb, yb in lotes:\n    model.train_on_batch(xb, yb)"])
+    assert verdicts["fits_recorded"].status == "pass"
+
+
 def test_suspicious_code_flags_steps_only_when_the_rubric_lists_them() -> None:
     from grader.source.suspicious import SuspiciousPatterns, find_suspicious
 

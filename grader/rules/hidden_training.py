@@ -14,22 +14,11 @@ Hiding a training must never cost fewer points than doing it openly, so:
 
 from __future__ import annotations
 
-from typing import Any
-
 from grader.capture.trace import TrainStepRecord
 from grader.results import Evidence
 from grader.rules.attribution import touches_test
 from grader.rules.base import RuleContext, evidence_at, fact_evidence, mentions_test, where
-from grader.rules.integrity import started_cells
-
-TRAINING_KINDS = ("train_on_batch", "apply_gradients", "minimize")
-
-
-def step_facts(ctx: RuleContext) -> list[dict[str, Any]]:
-    """Static train steps (not measurements) in cells that ran, or in any cell when nothing ran."""
-    started = started_cells(ctx.submission, ctx.trace)
-    facts = [f for f in ctx.static.get("train_steps", []) if isinstance(f, dict) and f.get("kind") in TRAINING_KINDS]
-    return [f for f in facts if not started or f.get("cell") in started]
+from grader.rules.integrity import TRAINING_KINDS, step_facts
 
 
 def step_records(ctx: RuleContext) -> list[TrainStepRecord]:

@@ -26,17 +26,14 @@ import re
 from typing import Any
 
 from grader.load import Cell, Submission
-from grader.source.train_steps import cell_steps, method_call, record_assignments
+from grader.source.train_steps import cell_steps, class_like, method_call, record_assignments
 
 STATIC_VERSION = 1
 _MAX_FACTS = 5000  # per kind
 _FACT_LISTS = ("syntax_errors", "imports", "fits", "evals", "compiles", "models", "layers", "initializers",
                "optimizers", "activations", "regularization", "train_slices", "mentions", "magics", "unanalyzed",
                "train_steps")
-# Classes whose `fit` called through the class takes the model first: `keras.Model.fit(model, x, ...)`,
-# `type(model).__bases__[0].fit(model, ...)`, `model.__class__.__mro__[1].fit(model, ...)`.
-_MODEL_CLASSES = {"Model", "Sequential", "Functional", "Trainer", "TensorFlowTrainer"}
-_CLASS_HINTS = ("__bases__", "__mro__", "__class__", "mro()", "__base__", "type(")
+
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 
 LAYER_TYPES = {
@@ -319,7 +316,7 @@ class _CellVisitor(ast.NodeVisitor):
         pos = [self.seg(a) for a in args]
         target = self.seg(obj)
         via = "getattr" if isinstance(node.func, ast.Call) else None
-        if pos and _class_like(obj, target):
+        if pos and class_like(obj, target):
             # Called through the class: the model is the first argument, the data comes after it.
             target, pos, via = pos[0], pos[1:], "class"
         split = kwargs.get("validation_split")
@@ -404,14 +401,6 @@ class _CellVisitor(ast.NodeVisitor):
             extra["monitor"] = _const_str(kwargs.get("monitor")) or "val_loss"
             extra["restore_best_weights"] = self.seg(kwargs.get("restore_best_weights"))
         self.facts["regularization"].append(self.fact(node, kind=kind, source=self.seg(node), arg=None, **extra))
-
-
-def _class_like(obj: ast.AST | None, text: str | None) -> bool:
-    """The object whose `fit` is called is a class, not a model (see _MODEL_CLASSES)."""
-    if obj is None or (isinstance(obj, ast.Call) and _dotted(obj.func) == "super"):
-        return False  # super().fit(x, ...) and super(Cls, model).fit(x, ...) are bound
-    last = _dotted(obj).rsplit(".", 1)[-1]
-    return last in _MODEL_CLASSES or any(h in (text or "") for h in _CLASS_HINTS)
 
 
 def _dotted(node: ast.AST) -> str:

@@ -24,6 +24,10 @@ _MAX_TEXT = 300  # per text field: enough to show where the data comes from
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 Seg = Callable[[ast.AST | None], "str | None"]
+# Classes whose methods called through the class take the model first: `keras.Model.fit(model, x, ...)`,
+# `type(model).__bases__[0].fit(model, ...)`, `model.__class__.__mro__[1].train_on_batch(model, ...)`.
+_MODEL_CLASSES = {"Model", "Sequential", "Functional", "Trainer", "TensorFlowTrainer"}
+_CLASS_HINTS = ("__bases__", "__mro__", "__class__", "mro()", "__base__", "type(")
 
 
 def record_assignments(tree: ast.AST, seg: Seg, assigned: dict[str, str]) -> None:
@@ -77,6 +81,8 @@ class _Walker:
 
     def _call(self, node: ast.Call, stmt: ast.stmt, loops: list[ast.AST], function: str | None) -> None:
         method, target, args = method_call(node)
+        if args and class_like(target, self.seg(target)):
+            target, args = args[0], args[1:]  # through the class: the model comes first
         first = self.seg(args[0]) or "" if args else ""
         data_like = bool(args) and isinstance(args[0], (ast.Name, ast.Subscript, ast.Attribute))
         if (method in ("test_on_batch", "evaluate") and args) or (data_like and "val" in first.lower()):
@@ -125,6 +131,14 @@ def method_call(node: ast.Call) -> tuple[str | None, ast.AST | None, list[ast.AS
             and len(func.args) >= 2 and isinstance(func.args[1], ast.Constant) and isinstance(func.args[1].value, str)):
         return func.args[1].value, func.args[0], list(node.args)
     return None, None, list(node.args)
+
+
+def class_like(obj: ast.AST | None, text: str | None) -> bool:
+    """The object whose method is called is a class, not a model (see _MODEL_CLASSES)."""
+    if obj is None or (isinstance(obj, ast.Call) and _dotted(obj.func) == "super"):
+        return False  # super().fit(x, ...) and super(Cls, model).fit(x, ...) are bound
+    last = _dotted(obj).rsplit(".", 1)[-1]
+    return last in _MODEL_CLASSES or any(h in (text or "") for h in _CLASS_HINTS)
 
 
 def _is_tape(expr: ast.AST) -> bool:
