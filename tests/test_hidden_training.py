@@ -87,6 +87,12 @@ def test_train_on_batch_and_gradient_tape_loops_say_what_they_train_on() -> None
     assert steps[2][4] == "range(3) ; zip(lotes_x, lotes_y)" and steps[2][5] == "x_test"
 
 
+def test_minimize_counts_only_as_tensorflow_spells_it() -> None:
+    facts = facts_of("from scipy.optimize import minimize\nres = scipy.optimize.minimize(f, x0)",
+                     "opt.minimize(perdida, var_list=model.trainable_variables, tape=cinta)")
+    assert [(f["cell"], f["kind"]) for f in facts["train_steps"]] == [(1, "minimize")]
+
+
 def test_a_batch_sliced_from_a_concatenation_names_what_was_concatenated() -> None:
     facts = facts_of("x_todo = np.concatenate([x_train, x_test])",
                      "for i in range(0, 70000, 32):\n    m.train_on_batch(x_todo[i:i+32], y_todo[i:i+32])")

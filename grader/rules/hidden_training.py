@@ -75,11 +75,14 @@ def step_count(ctx: RuleContext) -> int:
 
 
 def _test_rows(step: TrainStepRecord) -> int:
-    """Test rows it trained on: the largest batch's test rows times the steps, at most the rows of
-    the test array the batches were sliced from."""
-    batch = max((r.rows.get("test", 0) for r in step.x if r.rows), default=0)
-    source = step.source.rows.get("test", 0) if step.source is not None and step.source.rows else None
+    """Test rows it trained on: the largest batch's test rows per step (the last step's own when it
+    was kept: steps 1, 2, 4, ... are), at most the rows of the test array the batches were sliced from."""
+    kept = [r.rows.get("test", 0) if r.rows else 0 for r in step.x]
+    batch = max(kept, default=0)
     rows = batch * step.steps
+    if kept and step.steps == 2 ** (len(kept) - 1):  # the last batch kept is the last step's
+        rows = batch * (step.steps - 1) + kept[-1]
+    source = step.source.rows.get("test", 0) if step.source is not None and step.source.rows else None
     return min(rows, source) if source and rows else (source or rows)
 
 

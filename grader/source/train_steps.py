@@ -89,6 +89,8 @@ class _Walker:
             self.measures.append((node.lineno, first))  # what the loop measures: x_val, x_test ...
         if method not in STEP_METHODS:
             return
+        if method == "minimize" and not {k.arg for k in node.keywords} & {"var_list", "tape"}:
+            return  # scipy.optimize.minimize(f, x0) is no training step: tf's takes var_list / tape
         x = next((k.value for k in node.keywords if k.arg == "x"), args[0] if args else None)
         x_text = (self.seg(x) or "") if x is not None else ""
         root = _root_name(x) if x is not None else None

@@ -1,7 +1,8 @@
 """Hidden training and forged claims (issue 18): cell sources of the hand-ins make_hostile.py adds.
 
-Each hidden variant trains the same small model on the same 2000 test rows as `hidden_open_fit`,
-which does it openly with `fit`; the test asserts that hiding never scores better. The forged
+Each hidden variant trains the same small model on the first 2000 test rows (the train_on_batch
+loop on 2048: its last slice runs past row 2000) like `hidden_open_fit`, which does it openly with
+`fit`; the test asserts that hiding never scores better. The forged
 hand-in writes a history JSON and a .keras model into its workspace, reads them back and prints
 0.99 (saved that way in the notebook); `forged_twin_honest` is the same hand-in without the forgery.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 CASES: dict[str, str] = {
     "hidden_open_fit": "open twin: model.fit(x_test[:2000], y_test[:2000], validation_split=0.2)",
     "hidden_mro_fit": "the same fit through type(model).__mro__[1].fit(model, x_test...) (the trainer base)",
-    "hidden_train_on_batch": "the same training as a train_on_batch loop over x_test[:2000]",
+    "hidden_train_on_batch": "the same training as a train_on_batch loop over x_test[i:i + 64], i < 2000",
     "hidden_gradient_tape": "the same training as a GradientTape loop (apply_gradients) over x_test[:2000]",
     "forged_workspace": "writes history.json (0.99) and a .keras model, reads them back, prints 0.99",
     "forged_twin_honest": "forged_workspace without the forgery (honest saved outputs)",
