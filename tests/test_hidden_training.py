@@ -190,6 +190,32 @@ def test_recorded_steps_on_test_rows_fail_even_when_the_source_hides_the_data() 
     assert verdicts["split_20"].status == "fail"
 
 
+def test_a_claim_printed_after_the_final_fit_is_compared_with_the_retrain() -> None:
+    """A forged number read back from a file the hand-in wrote, printed in a later cell."""
+    from dataclasses import replace
+
+    from tests.test_attribution import final_run, standard_cells, standard_trace
+
+    cells = [*standard_cells(), ("code", "print('val_accuracy:', json.load(open('history.json'))['val'])")]
+    forged = len(cells) - 1
+    claim = {forged: [{"output_type": "stream", "name": "stdout", "text": "val_accuracy: 0.99\n"}]}
+    sub = notebook(cells, outputs=claim)
+    runs = [final_run(val=0.89)]
+    verdicts, *_ = grade(sub, trace := standard_trace(), runs, RUBRIC, attribute(sub, trace))
+    claimed = next(v for v in verdicts if v.id == "reported_vs_reproduced")
+    assert claimed.status == "warn" and claimed.evidence[0].cell == forged, claimed.message
+    assert "99.00%" in claimed.message and "89.00%" in claimed.message
+    honest = {forged: [{"output_type": "stream", "name": "stdout", "text": "val_accuracy: 0.88\n"}]}
+    sub = notebook(cells, outputs=honest)
+    verdicts, *_ = grade(sub, trace := standard_trace(), runs, RUBRIC, attribute(sub, trace))
+    assert next(v for v in verdicts if v.id == "reported_vs_reproduced").status == "pass"
+    # A retrain shortened (quick mode) reproduces lower numbers: later claims are not held against it.
+    sub = notebook(cells, outputs=claim)
+    short = [replace(final_run(val=0.80), epochs_requested=3)]
+    verdicts, *_ = grade(sub, trace := standard_trace(), short, RUBRIC, attribute(sub, trace))
+    assert next(v for v in verdicts if v.id == "reported_vs_reproduced").status == "skip"
+
+
 def test_train_step_events_are_validated_and_merged(tmp_path: Path) -> None:
     sub = notebook([("code", "x = 1"), ("code", "y = 2")], saved=False)
     arr = {"digest": "a" * 64, "shape": [32, 28, 28], "dtype": "<f4", "stored": False}
