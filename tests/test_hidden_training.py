@@ -310,3 +310,14 @@ def test_recorded_hidden_trainings_fail_like_open_ones(captured: tuple[Submissio
     assert v["split_20"].status == "fail"
     assert {ev.cell for ev in v["split_20"].evidence} >= {2, 3, 4, 5}
     assert v["fits_recorded"].status == "pass", v["fits_recorded"].message
+
+
+def test_train_steps_round_trip_through_the_trace_json() -> None:
+    step = TrainStepRecord(kind="apply_gradients", model_id=None, steps=3, x=[ref("test", 64)],
+                           source=ref("train", 48_000), location=Location(cell=4, line=9, function="paso"))
+    trace = Trace(student="s", train_steps=[step])
+    again = Trace.from_json(trace.to_json())
+    assert again.train_steps == [step] and again.schema_version == 3
+    stale = trace.to_json().replace('"schema_version": 3', '"schema_version": 2')
+    with pytest.raises(ValueError, match="capture the hand-in again"):
+        Trace.from_json(stale)
