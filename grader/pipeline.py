@@ -60,6 +60,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
     )
     timings["retrain_s"] = time.monotonic() - t
     attribution.label_runs(runs)
+    note_train_steps(runs, trace)
 
     verdicts, exercises, score, max_score = grade(sub, trace, runs, rubric, attribution)
     final = next((r for r in runs if r.is_final and r.status == "ok"), None)
@@ -116,6 +117,7 @@ def annotate_rows(trace: Trace, arrays_dir: Path, data_dir: Path | None) -> None
 
     refs = [r for f in trace.fits for r in (f.x, *(f.validation_data or ()))]
     refs += [e.x for e in trace.evals]
+    refs += [r for s in trace.train_steps for r in (*s.x, s.source)]
     seen: dict[str, dict[str, int]] = {}
     index = None
     for ref in refs:
@@ -128,6 +130,15 @@ def annotate_rows(trace: Trace, arrays_dir: Path, data_dir: Path | None) -> None
             index = index or row_index(data_dir)
             seen[ref.digest] = index.match(np.load(path, allow_pickle=False)).summary()
         ref.rows = seen[ref.digest]
+
+
+def note_train_steps(runs: list, trace: Trace) -> None:
+    """The retrain replays recorded fits only: a model also trained by steps outside fit
+    (train_on_batch, GradientTape) says so on its run; the protocol rules judge those steps."""
+    for run in runs:
+        for step in trace.train_steps:
+            if step.model_id == run.model_id and step.kind != "test_on_batch":
+                run.notes.append(f"also trained by {step.steps} {step.kind} step(s) that the retrain does not replay")
 
 
 def capture_notes(trace: Trace) -> list[str]:

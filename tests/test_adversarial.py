@@ -243,15 +243,19 @@ def test_canary_readable_only_by_root_never_leaks(batch: Batch) -> None:
 
 
 FLAG_RULES = ("suspicious_code", "fits_recorded", "reported_vs_reproduced")
+TWINS = ("hidden_open_fit", "forged_twin_honest")  # the references the hidden and forged hand-ins are held to
+# Training hidden from the probe's fit wrapper (issue 18): the protocol rules flag it, at its cell.
+HIDDEN_VARIANTS = ["hidden_mro_fit", "hidden_train_on_batch", "hidden_gradient_tape"]
 
 
-@pytest.mark.parametrize("student", [c for c in hostile.CASES if c not in HONEST and not c.startswith("loader_")])
+@pytest.mark.parametrize("student", [c for c in hostile.CASES if c not in (*HONEST, *TWINS) and not c.startswith("loader_")])
 def test_every_attack_has_an_entry_in_its_report(batch: Batch, student: str) -> None:
     """The student reads in Spanish what stopped or flagged the attack, next to the cell; the
     instructor gets the rule, the evidence, or the sandbox's own English detail."""
     result = batch.results[student]
     stopped = errors(result, "cell") + errors(result, "capture")
-    flagged = [v for v in result.rules if v.id in FLAG_RULES and v.status in ("warn", "fail")]
+    rules = FLAG_RULES + (("no_test_tuning", "split_20") if student in HIDDEN_VARIANTS else ())
+    flagged = [v for v in result.rules if v.id in rules and v.status in ("warn", "fail")]
     assert stopped or flagged, [(v.id, v.status) for v in result.rules]
     page = " ".join(html.unescape(re.sub(r"<[^>]+>", "", batch.texts[f"{student}.html"])).split())
     said = lambda text: " ".join(text.replace("`", "").split())[:60] in page.replace("`", "")  # noqa: E731
@@ -408,3 +412,52 @@ def test_nbformat_v3_is_converted_and_run(batch: Batch) -> None:
     assert not errors(result, "load")
     assert any("v3" in n for n in result.meta.get("notes", []))
     assert result.meta.get("trace_status") == "ok", result.errors
+
+
+# ------------------------------------------------------- hidden training and forged claims (issue 18)
+
+def points(result: GradeResult) -> float:
+    """The rules' points before the total is clamped at 0 (these small hand-ins score 0 in total)."""
+    return round(sum(v.points for v in result.rules), 4)
+
+
+@pytest.mark.parametrize("student", HIDDEN_VARIANTS)
+def test_hidden_training_on_test_never_scores_better_than_the_open_fit(batch: Batch, student: str) -> None:
+    hidden, open_fit = batch.results[student], batch.results["hidden_open_fit"]
+    assert verdict(open_fit, "no_test_tuning").status == "fail"
+    tuning = verdict(hidden, "no_test_tuning")
+    assert tuning.status == "fail", tuning.message
+    assert any(ev.cell == ATTACK_CELL for ev in tuning.evidence), tuning.evidence
+    assert hidden.score <= open_fit.score, (hidden.score, open_fit.score)
+    assert points(hidden) <= points(open_fit), [(v.id, v.points) for v in hidden.rules if v.points]
+    prefix_run_ok(hidden, batch)
+
+
+@pytest.mark.parametrize("student, kind", [("hidden_train_on_batch", "train_on_batch"),
+                                           ("hidden_gradient_tape", "apply_gradients")])
+def test_steps_outside_fit_are_recorded_on_test_rows(batch: Batch, student: str, kind: str) -> None:
+    steps = [s for s in batch.trace(student).train_steps if s.kind == kind]
+    assert len(steps) == 1 and steps[0].steps == 32, steps  # 32 batches of 64 rows
+    # batches kept at steps 1, 2, 4, 8, 16 and 32; the dataset of x_test[:2000] ends on 16 rows,
+    # the loop slicing x_test[i:i + 64] up to i = 1984 on 64
+    last = 16 if kind == "apply_gradients" else 64
+    assert [r.rows["test"] for r in steps[0].x] == [64] * 5 + [last], steps[0].x
+    assert any("not replayed by the retrain" in n for n in batch.results[student].meta["capture_notes"])
+
+
+def test_fit_through_the_trainer_base_is_recorded_like_the_open_one(batch: Batch) -> None:
+    hidden, open_trace = batch.trace("hidden_mro_fit"), batch.trace("hidden_open_fit")
+    assert [(f.location.cell, f.x.rows) for f in hidden.fits][1:] == [(f.location.cell, f.x.rows)
+                                                                      for f in open_trace.fits][1:]
+    assert verdict(batch.results["hidden_mro_fit"], "fits_recorded").status == "pass"
+
+
+def test_forged_claims_and_workspace_files_never_beat_the_honest_twin(batch: Batch) -> None:
+    forged, twin = batch.results["forged_workspace"], batch.results["forged_twin_honest"]
+    assert forged.score <= twin.score, (forged.score, twin.score)
+    assert points(forged) < points(twin), (points(forged), points(twin))  # the flagged claim costs
+    assert forged.final == twin.final and forged.final["val_accuracy"] < 0.95, (forged.final, twin.final)
+    claimed = verdict(forged, "reported_vs_reproduced")
+    assert claimed.status == "warn" and claimed.evidence[0].cell == ATTACK_CELL + 2, claimed
+    assert verdict(twin, "reported_vs_reproduced").status == "pass", verdict(twin, "reported_vs_reproduced")
+    assert all((r.best_val_accuracy or 0) < 0.95 for r in forged.runs), histories(forged)

@@ -21,6 +21,8 @@ import numpy as np
 
 from grader.capture.kernel.probe import array_digest
 from grader.capture.trace import (
+    MAX_STEP_BATCHES,
+    STEP_KINDS,
     ArrayRef,
     CompileRecord,
     EvalRecord,
@@ -29,6 +31,7 @@ from grader.capture.trace import (
     ModelRecord,
     Tampering,
     Trace,
+    TrainStepRecord,
 )
 from grader.codec import from_data
 from grader.load import Submission
@@ -37,6 +40,7 @@ MAX_EVENTS_BYTES = 64 * 2**20
 MAX_EVENTS = 20_000
 MAX_MODEL_ID = 1_000_000
 MAX_RECORDED_PER_KIND = 20
+MAX_STEPS = 10**9
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,60}\.[A-Za-z_][A-Za-z0-9_]{0,60}$")
 
@@ -54,6 +58,7 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
         return
     models: dict[int, ModelRecord] = {}
     fits_per_model: dict[int, int] = {}
+    steps: dict[tuple, TrainStepRecord] = {}
     bad = notes = tampered = failed_fits = 0
     for line in raw.splitlines()[:MAX_EVENTS]:
         try:
@@ -92,6 +97,8 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
                 tampered += 1
                 if tampered <= MAX_RECORDED_PER_KIND:
                     trace.tamperings.append(tampering)
+            elif kind == "train_step":
+                _merge_step(steps, _train_step(event, sub))
             elif kind in ("evaluate", "predict"):
                 _model_id(event.get("model_id"))
                 trace.evals.append(_typed(EvalRecord, dict(event, kind=kind)))
@@ -102,6 +109,8 @@ def assemble(trace: Trace, sub: Submission, events_dir: Path, out_dir: Path, arr
     if bad:
         trace.messages.append(f"probe: {bad} malformed event line(s) skipped")
     trace.models = [models[k] for k in sorted(models)]
+    trace.train_steps = list(steps.values())
+    trace.messages += [_step_note(s) for s in trace.train_steps]
     for record in _locations(trace):
         _check_location(record, sub)
     _copy_arrays(trace, events_dir / "arrays", out_dir / "arrays", array_bytes)
@@ -115,6 +124,44 @@ def _tampering(event: dict, sub: Submission) -> Tampering:
     cell = cell if type(cell) is int and 0 <= cell < len(sub.cells) else None
     line = line if type(line) is int and 1 <= line <= 100_000 else None
     return Tampering(cell, line, tuple(dict.fromkeys(replaced[:10])))
+
+
+def _train_step(event: dict, sub: Submission) -> TrainStepRecord:
+    """A `train_step` event: steps outside fit (checked: kind, model id, counts, at most
+    MAX_STEP_BATCHES batch references, a location inside the hand-in)."""
+    model_id = event.get("model_id")
+    if event.get("kind") not in STEP_KINDS or (model_id is not None and _model_id(model_id) != model_id):
+        raise _Invalid("train_step")
+    x = event.get("x")
+    if not isinstance(x, list) or len(x) > MAX_STEP_BATCHES:
+        raise _Invalid("train_step batches")
+    step = _typed(TrainStepRecord, event)
+    if not 1 <= step.steps <= MAX_STEPS:
+        raise _Invalid("train_step count")
+    _check_location(step.location, sub)
+    return step
+
+
+def _merge_step(found: dict[tuple, TrainStepRecord], step: TrainStepRecord) -> None:
+    """The probe re-sends a record as its count grows: keep one per kind, model and place."""
+    loc = step.location
+    key = (step.kind, step.model_id, loc.cell, loc.line, loc.function)
+    old = found.get(key)
+    if old is None:
+        if len(found) < MAX_RECORDED_PER_KIND:
+            found[key] = step
+        return
+    old.steps = max(old.steps, step.steps)
+    digests = {r.digest for r in old.x}
+    old.x += [r for r in step.x if r.digest not in digests][:MAX_STEP_BATCHES - len(old.x)]
+    old.source = old.source or step.source
+
+
+def _step_note(step: TrainStepRecord) -> str:
+    model = f"model m{step.model_id}" if step.model_id is not None else "variables of no recorded model"
+    where = f"cell {step.location.cell + 1 if step.location.cell is not None else '?'}, line {step.location.line}"
+    return (f"probe: {step.steps} {step.kind} step(s) on {model} at {where}: judged by the protocol rules "
+            "(which data they ran on), not replayed by the retrain (it replays recorded fits only)")
 
 
 def tamperings(trace: Trace) -> list[Tampering]:
@@ -164,6 +211,7 @@ def _locations(trace: Trace) -> list[Location]:
     found = [f.location for f in trace.fits] + [e.location for e in trace.evals]
     found += [f.model.created for f in trace.fits] + [m.created for m in trace.models]
     found += [f.compile.location for f in trace.fits if f.compile is not None]
+    found += [s.location for s in trace.train_steps]
     return found
 
 
@@ -185,6 +233,8 @@ def _array_refs(trace: Trace) -> list[ArrayRef]:
         refs += [fit.x, fit.y, *(fit.validation_data or [])]
     for ev in trace.evals:
         refs += [ev.x, ev.y]
+    for step in trace.train_steps:
+        refs += [*step.x, step.source]
     return [r for r in refs if r is not None]
 
 

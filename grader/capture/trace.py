@@ -15,7 +15,7 @@ from typing import Any
 
 from grader.codec import from_data, to_json
 
-SCHEMA_VERSION = 2  # 2: tamperings, failed fits, timings and stopping limits as typed fields
+SCHEMA_VERSION = 3  # 2: tamperings, failed fits, timings and stopping limits as typed fields; 3: train_steps
 
 
 @dataclass
@@ -115,6 +115,25 @@ def student_text(evalue: str) -> str:
     return text.strip()[:2000]
 
 
+# What TrainStepRecord.kind may be: Keras training (and measuring) outside `fit`.
+STEP_KINDS = ("train_on_batch", "test_on_batch", "apply_gradients")
+MAX_STEP_BATCHES = 8  # batches kept per TrainStepRecord (steps 1, 2, 4, 8, ...)
+
+
+@dataclass
+class TrainStepRecord:
+    """Steps outside `fit` (a `train_on_batch` loop, `optimizer.apply_gradients` after a GradientTape),
+    one record per kind, model and place. The probe records them and does not replay them: the rules
+    judge which data they ran on like an open fit; the retrain uses the recorded fits only."""
+
+    kind: str  # one of STEP_KINDS
+    model_id: int | None  # None: apply_gradients on variables of no model the probe saw
+    steps: int  # calls counted (inside a tf.function: once per tracing)
+    x: list[ArrayRef] = field(default_factory=list)  # batches at steps 1, 2, 4, ... (MAX_STEP_BATCHES)
+    source: ArrayRef | None = None  # the array the batches are slices (views) of, when they are
+    location: Location = field(default_factory=Location)
+
+
 # The limits with which the grader stops a cell (CellError.limit); the rubric explains each one.
 LIMITS = ("cell_timeout", "total_timeout", "memory", "kernel_died")
 
@@ -177,6 +196,7 @@ class Trace:
     hidden_failures: list[HiddenFailure] = field(default_factory=list)
     tamperings: list[Tampering] = field(default_factory=list)  # the probe's `tamper` events
     failed_fits: list[Location] = field(default_factory=list)  # fits the probe saw but failed to record
+    train_steps: list[TrainStepRecord] = field(default_factory=list)  # training outside fit
     timings: CaptureTimings | None = None
     duration_s: float = 0.0
     limits: dict[str, Any] = field(default_factory=dict)

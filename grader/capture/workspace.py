@@ -2,8 +2,8 @@
 
 Layout under a root folder (mode 0711: other users can pass through, not list it):
   spec/                     kernelspec for the launcher (root only)
-  probe-<rand>/grader_probe*.py  COPIES of grader/capture/probe.py, probe_names.py and
-                            probe_legacy.py: the kernel's only PYTHONPATH
+  probe-<rand>/grader_probe*.py  COPIES of grader/capture/kernel/probe.py, names.py, legacy.py
+                            and steps.py: the kernel's only PYTHONPATH
   work-<rand>/              cwd and HOME of the kernel: a copy of the hand-in's files, and
     .keras/datasets/fashion-mnist/   the four Fashion-MNIST .gz files (KERAS_HOME)
   events-<rand>/            the probe writes events.jsonl and arrays/ here
@@ -33,6 +33,7 @@ from grader.capture import sandbox, uid_slots
 from grader.capture.kernel import legacy as probe_legacy
 from grader.capture.kernel import names as probe_names
 from grader.capture.kernel import probe
+from grader.capture.kernel import steps as probe_steps
 from grader.load import Submission, is_ignored
 
 MAX_HANDIN_BYTES = 200 * 2**20  # a hand-in folder bigger than this is copied only in part
@@ -81,7 +82,7 @@ def create_workspace(sub: Submission, data_dir: Path | None, out_dir: Path | Non
                    log=root / "kernel.log")
     ws.probe_dir.mkdir(mode=0o755)
     for module, name in ((probe, "grader_probe.py"), (probe_names, "grader_probe_names.py"),
-                         (probe_legacy, "grader_probe_legacy.py")):
+                         (probe_legacy, "grader_probe_legacy.py"), (probe_steps, "grader_probe_steps.py")):
         shutil.copyfile(module.__file__, ws.probe_dir / name)
         os.chmod(ws.probe_dir / name, 0o644)
     (ws.work / ".tmp").mkdir()

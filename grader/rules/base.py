@@ -54,8 +54,8 @@ class RuleContext:
             return False
         if self.static.get("uses_fashion_mnist"):
             return True
-        return any(f.x is not None and f.x.rows and (f.x.rows.get("train", 0) or f.x.rows.get("test", 0))
-                   for f in self.trace.fits)
+        refs = [f.x for f in self.trace.fits] + [r for s in self.trace.train_steps for r in (*s.x, s.source)]
+        return any(r is not None and r.rows and (r.rows.get("train", 0) or r.rows.get("test", 0)) for r in refs)
 
     @cached_property
     def cell_exercise(self) -> dict[int, str | None]:

@@ -6,7 +6,9 @@ Everything the probe does inside the kernel can be undone by the student (put th
 source says which fit calls certainly ran (grader.source.fit_sites), the Trace says which cells ran
 to the end and which fits were recorded where; a certain fit with no recording is an "unrecorded
 fit". Its static facts are then judged by split_20 and no_test_tuning like those of a cell that
-never ran, so `validation_data=(x_test, y_test)` in a hidden fit still fails.
+never ran, so `validation_data=(x_test, y_test)` in a hidden fit still fails. The same holds for
+training outside fit (`train_on_batch`, `apply_gradients`): a step call that certainly ran with no
+step recorded in its cell is an unrecorded step (grader.rules.hidden_training judges its data).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from grader.capture.trace import Tampering, Trace
 from grader.load import Submission
 from grader.results import Verdict
 from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, names, where
-from grader.source.fit_sites import ExpectedFit, expected_fits
+from grader.source.fit_sites import ExpectedFit, expected_fits, reached_calls
 from grader.source.static import strip_magics
+from grader.source.train_steps import method_call
 
 _STOPPING = ("Timeout", "KernelDied", "MemoryLimit")
+TRAINING_KINDS = ("train_on_batch", "apply_gradients", "minimize")  # static train steps that train
 WATCHED_METHODS = ("fit", "evaluate", "compile", "predict", "__init__")  # what the probe wraps
 
 
@@ -81,6 +85,33 @@ def unrecorded_fits(sub: Submission, trace: Trace, static: dict[str, Any]) -> li
     return found
 
 
+def step_facts(ctx: RuleContext) -> list[dict[str, Any]]:
+    """Static train steps (not measurements) in cells that ran, or in any cell when nothing ran."""
+    started = started_cells(ctx.submission, ctx.trace)
+    facts = [f for f in ctx.static.get("train_steps", []) if isinstance(f, dict) and f.get("kind") in TRAINING_KINDS]
+    return [f for f in facts if not started or f.get("cell") in started]
+
+
+def unrecorded_steps(ctx: RuleContext) -> list[dict[str, Any]]:
+    """Static train steps that certainly ran (top level of a cell that ran to its end, loops over a
+    literal range: grader.source.fit_sites' rules) although the probe recorded no step of that kind
+    in that cell: the probe was bypassed (`Model.train_on_batch.__wrapped__(...)`) or undone."""
+    recorded = {(s.kind, s.location.cell) for s in ctx.trace.train_steps}
+    facts = {(f.get("cell"), f.get("line")): f for f in step_facts(ctx) if f.get("kind") != "minimize"}
+    found = []
+    for cell in sorted(completed_cells(ctx.submission, ctx.trace) & {c for c, _ in facts}):
+        source, _ = strip_magics(ctx.submission.cells[cell].source)
+        try:
+            tree = ast.parse(source or "")
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for call in reached_calls(tree.body):
+            fact = facts.get((cell, call.lineno))
+            if fact is not None and method_call(call)[0] == fact["kind"] and (fact["kind"], cell) not in recorded:
+                found.append(fact)
+    return found
+
+
 def _recorded_at(loc: Any, exp: ExpectedFit) -> bool:
     if loc.cell != exp.cell or (loc.function is None) != (exp.function is None):
         return False
@@ -108,7 +139,7 @@ class FitsRecorded(BaseRule):
     """Every fit that certainly ran reached the grader, and nothing undid the probe."""
 
     id = "fits_recorded"
-    messages = ("pass", "fail_unrecorded", "fail_tampered", "skip")
+    messages = ("pass", "fail_unrecorded", "fail_unrecorded_steps", "fail_tampered", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if ctx.submission.load_error is not None:
@@ -124,6 +155,14 @@ class FitsRecorded(BaseRule):
             return self.verdict(ctx, "fail", "fail_unrecorded", evidence=evidence, values={
                 "where": where(ctx, first.fact.get("cell"), first.fact.get("line")), "value": len(hidden),
                 "called": self._called(ctx, first), "tampered": self._tamper_text(ctx, tampered)})
+        steps = unrecorded_steps(ctx)
+        if steps:  # train_on_batch / apply_gradients that ran but never reached the probe
+            first_step = steps[0]
+            return self.verdict(ctx, "fail", "fail_unrecorded_steps", evidence=[
+                evidence_at(ctx, f["cell"], f["line"], f["end_line"], unrecorded=True, kind=f["kind"])
+                for f in steps[:MAX_EVIDENCE]], values={
+                "where": where(ctx, first_step["cell"], first_step["line"]), "value": first_step["kind"],
+                "tampered": self._tamper_text(ctx, tampered)})
         if tampered:
             first = tampered[0]
             return self.verdict(ctx, "fail", "fail_tampered",

@@ -108,6 +108,18 @@ class ReportedVsReproduced(BaseRule):
                 continue
             top = max(shown, key=lambda r: r["value"])
             compared.append((top["value"] - reproduced, metric, top, reproduced))
+        # A claim printed elsewhere after the final fit (read back from a history JSON or a saved
+        # .keras the student wrote): compared with the best number the grader reproduced at all.
+        best = max([v for r in ctx.runs if r.status == "ok" and (v := _val(r)) is not None]
+                   + [run.test_accuracy or 0.0])
+        seen = {fit.location.cell, *test_cells}
+        later = [r for r in ctx.reported if r["metric"] in ("val_accuracy", "test_accuracy")
+                 and r["cell"] not in seen and fit.location.cell is not None and r["cell"] > fit.location.cell]
+        # ... unless the retrain shortened some run (quick mode, budget): its numbers are then lower.
+        cut = any(shortened(r, f) for r in ctx.runs for f in ctx.trace.fits if f.index in r.fit_indices[-1:])
+        if later and not cut:
+            top = max(later, key=lambda r: r["value"])
+            compared.append((top["value"] - best, top["metric"], top, best))
         if not compared:
             return self.skip(ctx, "no_saved_final")
         gap, metric, top, reproduced = max(compared, key=lambda c: c[0])

@@ -7,6 +7,7 @@ from typing import Any
 
 from grader.capture.trace import FitRecord
 from grader.results import Evidence, Verdict
+from grader.rules import hidden_training
 from grader.rules.attribution import touches_test
 from grader.rules.base import (
     MAX_EVIDENCE,
@@ -47,11 +48,14 @@ class Split20(BaseRule):
         # on their source too.
         listed = {(f["cell"], f["line"]) for f in unexecuted}
         unexecuted += [f for f in unrecorded_facts(ctx) if (f["cell"], f["line"]) not in listed]
-        if not ctx.trace.fits and not unexecuted:
+        steps = hidden_training.step_count(ctx)  # train_on_batch / GradientTape trainings
+        if not ctx.trace.fits and not unexecuted and not steps:
             return self.skip(ctx, "no_fits")
         problems = [p for fit in ctx.trace.fits if (p := self._fit_problem(ctx, fit, want, tol))]
         problems += [p for fact in unexecuted if (p := self._static_problem(ctx, fact, want, tol))]
-        total = len(ctx.trace.fits) + len(unexecuted)
+        split = any(_slice_share(s, want, tol) for s in ctx.static.get("train_slices", []))
+        problems += hidden_training.split_problems(ctx, split)
+        total = len(ctx.trace.fits) + len(unexecuted) + steps
         if not problems:
             return self.verdict(ctx, "pass", values={"fits": total})
         # The worst problem names the message; every problem is evidence.
@@ -162,11 +166,15 @@ class NoTestTuning(BaseRule):
             found = self._from_trace(ctx)
         elif ctx.static.get("fits"):
             found = self._from_static(ctx)
+        elif hidden_training.trains_by_steps(ctx):
+            found = None
         else:
             return self.skip(ctx, "no_fits")
         if found is None or found[0] == "warn_test_for_selection":
-            # A hidden fit (one that ran but never reached the probe) is judged on its source.
-            found = next((p for f in unrecorded_facts(ctx) if (p := self._fact_problem(ctx, f))), None) or found
+            # A hidden fit (one that ran but never reached the probe) is judged on its source, and a
+            # training outside fit (train_on_batch, GradientTape) on its steps and source.
+            found = (next((p for f in unrecorded_facts(ctx) if (p := self._fact_problem(ctx, f))), None)
+                     or hidden_training.tuning_problem(ctx) or found)
         if found is None:
             return self.verdict(ctx, "pass")
         key, values, evidence = found

@@ -25,6 +25,7 @@ from typing import Any
 
 from grader.load import Submission
 from grader.source.static import strip_magics
+from grader.source.train_steps import method_call
 
 # Keywords only Keras' fit takes: a `.fit(` with one of them (or on a compiled object) is training,
 # not scikit-learn's `scaler.fit(x)` or ImageDataGenerator's `datagen.fit(x)`.
@@ -105,7 +106,7 @@ def expected_fits(sub: Submission, completed: set[int], static: dict[str, Any]) 
 
     def fit_fact(cell: int, call: ast.Call) -> dict[str, Any] | None:
         fact = facts.get((cell, call.lineno))
-        if fact is None or not (isinstance(call.func, ast.Attribute) and call.func.attr in ("fit", "fit_generator")):
+        if fact is None or method_call(call)[0] not in ("fit", "fit_generator"):
             return None
         keras = set(fact.get("kwargs") or {}) & KERAS_FIT_KWARGS or fact.get("target") in keras_targets
         return fact if keras else None

@@ -26,11 +26,14 @@ import re
 from typing import Any
 
 from grader.load import Cell, Submission
+from grader.source.train_steps import cell_steps, class_like, method_call, record_assignments
 
 STATIC_VERSION = 1
 _MAX_FACTS = 5000  # per kind
 _FACT_LISTS = ("syntax_errors", "imports", "fits", "evals", "compiles", "models", "layers", "initializers",
-               "optimizers", "activations", "regularization", "train_slices", "mentions", "magics", "unanalyzed")
+               "optimizers", "activations", "regularization", "train_slices", "mentions", "magics", "unanalyzed",
+               "train_steps")
+
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 
 LAYER_TYPES = {
@@ -100,6 +103,7 @@ def analyze(sub: Submission) -> dict[str, Any]:
         "uses_keras": False,
         **{kind: [] for kind in _FACT_LISTS},
     }
+    assigned: dict[str, str] = {}  # name -> source of its last assignment, for train_steps
     for cell in sub.code_cells:
         facts["code_cells"] += 1
         source, magics = strip_magics(cell.source)
@@ -121,7 +125,10 @@ def analyze(sub: Submission) -> dict[str, Any]:
             facts["unanalyzed"].append({"cell": cell.index, "reason": "too deeply nested to parse"})
             continue
         try:
-            _CellVisitor(cell, source, facts, tree).visit(tree)
+            visitor = _CellVisitor(cell, source, facts, tree)
+            visitor.visit(tree)
+            record_assignments(tree, visitor.seg, assigned)
+            facts["train_steps"] += cell_steps(cell.index, tree, visitor.seg, assigned)
         except RecursionError:
             # Valid but absurdly nested code: keep what was found before the depth ran out.
             facts["unanalyzed"].append({"cell": cell.index, "reason": "too deeply nested to analyse"})
@@ -278,7 +285,8 @@ class _CellVisitor(ast.NodeVisitor):
         callee = _dotted(node.func)
         last = callee.rsplit(".", 1)[-1]
         kwargs = {k.arg: k.value for k in node.keywords if k.arg}
-        if isinstance(node.func, ast.Attribute) and last in ("fit", "fit_generator"):
+        method = method_call(node)[0]
+        if method in ("fit", "fit_generator"):
             self._fit(node, callee, kwargs)
         elif isinstance(node.func, ast.Attribute) and last in ("evaluate", "predict", "predict_classes"):
             self.facts["evals"].append(
@@ -304,11 +312,18 @@ class _CellVisitor(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _fit(self, node: ast.Call, callee: str, kwargs: dict[str, ast.AST]) -> None:
-        pos = [self.seg(a) for a in node.args]
+        _, obj, args = method_call(node)
+        pos = [self.seg(a) for a in args]
+        target = self.seg(obj)
+        via = "getattr" if isinstance(node.func, ast.Call) else None
+        if pos and class_like(obj, target):
+            # Called through the class: the model is the first argument, the data comes after it.
+            target, pos, via = pos[0], pos[1:], "class"
         split = kwargs.get("validation_split")
+        extra = {"via": via} if via else {}
         self.facts["fits"].append(
             self.fact(
-                node, call=callee, target=self.seg(node.func.value),  # type: ignore[attr-defined]
+                node, call=callee, target=target, **extra,
                 x=self.seg(kwargs.get("x")) or (pos[0] if pos else None),
                 y=self.seg(kwargs.get("y")) or (pos[1] if len(pos) > 1 else None),
                 kwargs={k: self.seg(v) for k, v in kwargs.items()},

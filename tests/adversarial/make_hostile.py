@@ -24,6 +24,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 HERE = Path(__file__).resolve().parent
 if __package__:  # imported by the tests
+    from . import hidden_attacks as hidden
     from .attacks import (
         ATTACKS,
         CHDIR_DAEMON,
@@ -36,6 +37,7 @@ if __package__:  # imported by the tests
         VICTIM_MARKER,
     )
 else:  # run as a script
+    import hidden_attacks as hidden
     from attacks import (
         ATTACKS,
         CHDIR_DAEMON,
@@ -80,6 +82,7 @@ CASES: dict[str, str] = {
     "loader_zip_bomb": "ZIP whose notebook inflates to 300 MB",
     "loader_huge": "a 21 MB notebook (written by the test, not committed)",
     "zz_honest": "honest notebook, also graded alone for reference",
+    **hidden.CASES,  # hidden training and forged claims (issue 18)
 }
 
 PREFIX = [
@@ -144,6 +147,22 @@ def hostile_notebooks() -> dict[str, nbformat.NotebookNode]:
     out["00_victim_honest"] = notebook(PREFIX + HONEST_TAIL + [new_code_cell(
         "import time\ntime.sleep(20)  # una celda lenta: el kernel sigue vivo tras el entrenamiento")])
     out["zz_honest"] = honest
+    out.update(hidden_and_forged())
+    return out
+
+
+def hidden_and_forged() -> dict[str, nbformat.NotebookNode]:
+    """hidden_attacks.py's hand-ins: the hidden variants of an open fit on test rows, and a forged
+    hand-in next to its honest twin (the same cells and saved outputs, without the forgery)."""
+    out = {name: notebook(PREFIX + [new_code_cell(src) for src in cells]) for name, cells in hidden.HIDDEN.items()}
+    final = [new_markdown_cell("## 4. Regularización y red final"), new_code_cell(hidden.FINAL_FIT),
+             new_code_cell(hidden.FINAL_EVAL)]
+    final[1].outputs = [new_output("stream", name="stdout", text=hidden.FINAL_FIT_OUTPUT)]
+    final[2].outputs = [new_output("stream", name="stdout", text=hidden.FINAL_EVAL_OUTPUT)]
+    forgery = new_code_cell(hidden.FORGERY)
+    forgery.outputs = [new_output("stream", name="stdout", text=hidden.FORGERY_OUTPUT)]
+    out["forged_twin_honest"] = notebook(PREFIX + final)
+    out["forged_workspace"] = notebook(PREFIX + final[:2] + [forgery] + final[2:])
     return out
 
 

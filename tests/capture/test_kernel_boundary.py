@@ -15,7 +15,7 @@ KERNEL = ROOT / "grader" / "capture" / "kernel"
 
 def test_kernel_modules_import_nothing_of_grader() -> None:
     files = sorted(KERNEL.glob("*.py"))
-    assert {f.name for f in files} >= {"probe.py", "names.py", "legacy.py", "launcher.py"}
+    assert {f.name for f in files} >= {"probe.py", "names.py", "legacy.py", "steps.py", "launcher.py"}
     for path in files:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
@@ -30,7 +30,8 @@ def test_kernel_modules_import_nothing_of_grader() -> None:
 def test_probe_copies_import_alone_without_the_grader_package(tmp_path: Path) -> None:
     """As in the kernel: the three copies side by side are the only grader code on the path."""
     for name, target in (("probe.py", "grader_probe.py"), ("names.py", "grader_probe_names.py"),
-                         ("legacy.py", "grader_probe_legacy.py"), ("launcher.py", "launcher.py")):
+                         ("legacy.py", "grader_probe_legacy.py"), ("steps.py", "grader_probe_steps.py"),
+                         ("launcher.py", "launcher.py")):
         shutil.copyfile(KERNEL / name, tmp_path / target)
     code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); sys.modules['grader'] = None\n"  # no grader
             "import grader_probe, launcher; print('ok', grader_probe.legacy.__name__)")

@@ -13,6 +13,10 @@ What it does to Keras (patched on the classes, so every import path -- `keras`, 
 - `Model.predict` records and runs for real on the untrained model (cheap), so argmax and
   confusion-matrix code keeps working (on meaningless numbers).
 - `Model.compile` runs for real and records optimizer, loss and metrics.
+- `fit`, `train_on_batch` and `test_on_batch` are wrapped on Keras' trainer bases too (TensorFlowTrainer,
+  Trainer), so `type(model).__mro__[2].fit(model, ...)` or `super(keras.Model, m).fit(...)` is recorded
+  like `model.fit`. Training outside fit (`train_on_batch`, `optimizer.apply_gradients` after a
+  GradientTape) is recorded by steps.py as `train_step` events.
 - Legacy idioms of 2019-era notebooks (probe_legacy.py): optimizers accept `lr=` and `decay=`,
   `fit(nb_epoch=)`, `fit_generator`/`predict_classes`, old module paths (keras.layers.core, ...).
 
@@ -46,8 +50,9 @@ import numpy as np
 try:  # inside the kernel the probe's files sit side by side on PYTHONPATH; the grader package is blocked
     import grader_probe_legacy as legacy
     import grader_probe_names as names
+    import grader_probe_steps as steps
 except ImportError:
-    from . import legacy, names
+    from . import legacy, names, steps
 
 _probe: _Probe | None = None
 # The live probe is also kept on `builtins`: a student cell that deletes this module from
@@ -55,7 +60,10 @@ _probe: _Probe | None = None
 # is None; that copy finds the live one here (and reports it lost when a cell removed it too).
 _LIVE = "__grader_probe_live__"
 _INSTALLED = "__grader_probe_installed__"
-_WATCHED = ("__init__", "compile", "fit", "evaluate", "predict")
+_WATCHED = ("__init__", "compile", "fit", "evaluate", "predict", "train_on_batch", "test_on_batch", "__call__")
+# Keras' Model inherits fit from its trainer classes (TensorFlowTrainer, Trainer): `type(model).__mro__[1]
+# .fit(model, ...)` and `super(keras.Model, model).fit(...)` reach them, so they get the same wrappers.
+_BASE_PATCHED = ("fit", "train_on_batch", "test_on_batch")
 
 
 class GraderProbeLost(RuntimeError):
@@ -82,6 +90,7 @@ def install(out_dir: str, array_bytes: int) -> None:
     legacy.alias_modules(keras)
     legacy.patch_optimizers(keras)
     _patch_model(keras)
+    steps.patch_optimizer(keras, _probe)
     versions = {"python": sys.version.split()[0], "keras": keras.__version__,
                 "numpy": np.__version__}
     tf = sys.modules.get("tensorflow")
@@ -96,6 +105,7 @@ def at_cell(index: int) -> None:
     probe = _live_probe()
     if probe is not None:
         probe.check_patches("at_cell", before=index)
+        probe.flush_steps()
         probe.cell = index
 
 
@@ -104,6 +114,7 @@ def at_end() -> None:
     probe = _live_probe()
     if probe is not None:
         probe.check_patches("at_end", before=None)
+        probe.flush_steps()
 
 
 def _live_probe() -> _Probe | None:
@@ -174,10 +185,32 @@ def _patch_model(keras: Any) -> None:
         probe.guarded(probe.on_predict, self, x)
         return originals["predict"](self, x, *args, **kwargs)
 
-    for name, fn in (("__init__", __init__), ("compile", compile), ("fit", fit),
-                     ("evaluate", evaluate), ("predict", predict)):
+    # Steps outside fit are recorded and, like fit, do not train here: NaN shaped like Keras' answer.
+    def train_on_batch(self: Any, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+        probe.guarded(probe.check_patches, "call")
+        probe.guarded(probe.step, "train_on_batch", self, x)
+        return probe.nan_result(self, kwargs.get("return_dict", False))
+
+    def test_on_batch(self: Any, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+        probe.guarded(probe.check_patches, "call")
+        probe.guarded(probe.step, "test_on_batch", self, x)
+        return probe.nan_result(self, kwargs.get("return_dict", False))
+
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # The forward pass of a GradientTape loop: apply_gradients then says which batch it trained on.
+        probe.last_input(self, args[0] if args else kwargs.get("inputs"))
+        return originals["__call__"](self, *args, **kwargs)
+
+    for name, fn in (("__init__", __init__), ("compile", compile), ("fit", fit), ("evaluate", evaluate),
+                     ("predict", predict), ("train_on_batch", train_on_batch), ("test_on_batch", test_on_batch),
+                     ("__call__", __call__)):
         probe.wrappers[name] = functools.wraps(originals[name])(fn)
         setattr(model_cls, name, probe.wrappers[name])
+    for base in model_cls.__mro__[1:]:
+        for name in _BASE_PATCHED:
+            if name in vars(base):
+                setattr(base, name, probe.wrappers[name])
+                probe.base_patches.append((base, name, probe.wrappers[name]))
     probe.watch(model_cls)
     legacy.add_model_methods(model_cls)
 
@@ -201,7 +234,7 @@ class _NaNHistory(dict):
         raise KeyError(key)
 
 
-class _Probe:
+class _Probe(steps.StepRecorder):
     def __init__(self, out_dir: str, array_bytes: int):
         self.out_dir = out_dir
         self.arrays_dir = os.path.join(out_dir, "arrays")
@@ -220,6 +253,8 @@ class _Probe:
         self.wrappers: dict[str, Any] = {}  # Model method name -> the probe's wrapper
         self.model_cls: Any = None
         self._own_methods: dict[type, set[str]] = {}  # Keras' Model subclasses -> methods they define
+        self.base_patches: list[tuple[type, str, Any]] = []  # (trainer/optimizer class, name, wrapper)
+        self.init_steps()
 
     def emit(self, event: dict) -> None:
         self.events.write(json.dumps(names.jsonable(event)) + "\n")
@@ -256,6 +291,10 @@ class _Probe:
                         delattr(cls, name)
                     except (AttributeError, TypeError):
                         pass
+        for cls, name, wrapper in self.base_patches:  # TensorFlowTrainer.fit, Optimizer.apply_gradients
+            if vars(cls).get(name) is not wrapper:
+                replaced.append(f"{cls.__name__}.{name}")
+                setattr(cls, name, wrapper)
         if replaced:
             place = self.where() if detected == "call" else {"cell": self.cell, "line": None}
             self.emit({"event": "tamper", "detected": detected, "cell": place["cell"], "line": place["line"],
@@ -365,6 +404,12 @@ class _Probe:
                    "shuffle": bool(a.get("shuffle", True)), "other_kwargs": notes,
                    "location": location})
         return True
+
+    def nan_result(self, model: Any, return_dict: Any) -> Any:
+        keys = ["loss", *self._metric_keys(self.model_id(model))]
+        if return_dict:
+            return {k: math.nan for k in keys}
+        return math.nan if len(keys) == 1 else [math.nan] * len(keys)
 
     def on_evaluate(self, model: Any, a: dict) -> Any:
         self.guarded(self.record_evaluate, model, a)
