@@ -290,7 +290,5 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"grade": cmd_grade, "check": cmd_check, "capture": cmd_capture, "override": cmd_override,
-            "review": cmd_review, "data": cmd_data}
 COMMANDS = {"grade": cmd_grade, "check": cmd_check, "capture": cmd_capture, "export": cmd_export,
-            "data": cmd_data}
+            "override": cmd_override, "review": cmd_review, "data": cmd_data}

@@ -249,7 +249,7 @@ def test_gradebook_from_before_overrides_is_read_and_overridable(work: Path):
             data = json.loads(row[7])
             for v in data["rules"]:
                 v.pop("key"), v.pop("override")
-            db.execute("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*row[:7], json.dumps(data), *row[8:]))
+            db.execute("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*row[:7], json.dumps(data), *row[8:10]))
     set_override(out, "alumno1", "ex1_activations", "pass", NOTE)
     assert float(csv_rows(out)["alumno1"]["ex1"]) == 2.5
     done = rerender(out)
