@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from grader.codec import from_data, to_data
 from grader.gradebook import Gradebook
-from grader.load import Submission, find_submissions
+from grader.load import Submission, file_stem, find_submissions
 from grader.options import ENV_BATCH_PID, GradeOptions
 from grader.results import GradeResult
 
@@ -46,12 +47,26 @@ def grade_batch(
     force: bool = False,
     progress: bool = True,
 ) -> BatchSummary:
-    from grader.report import render_summary, write_exports
     from grader.rules import load_rubric
 
     rubric = load_rubric(opts.rubric_path)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
-    subs = find_submissions(path, workdir=opts.out_dir / "extracted")
+    extracted = opts.out_dir / "extracted"
+    shutil.rmtree(extracted, ignore_errors=True)  # left by a batch that was killed
+    try:
+        subs = find_submissions(path, workdir=extracted)
+        summary = _grade_all(subs, opts, rubric, jobs=jobs, force=force, progress=progress)
+    finally:
+        # Hand-ins in a class ZIP are read from here until their worker has loaded them; after
+        # that nothing needs the extracted files, and a ZIP that inflates stays there no longer.
+        shutil.rmtree(extracted, ignore_errors=True)
+    return summary
+
+
+def _grade_all(subs: list[Submission], opts: GradeOptions, rubric, *, jobs: int, force: bool,
+               progress: bool) -> BatchSummary:
+    from grader.report import render_summary, write_exports
+
     summary = BatchSummary([], [], [], opts.out_dir)
     with Gradebook(opts.out_dir / "gradebook.sqlite") as book:
         todo = []
@@ -128,7 +143,7 @@ def _run_worker(
         out = Path(tmp) / "result.json"
         spec.write_text(json.dumps(_job_spec(sub, opts, out)), encoding="utf-8")
         cmd = [sys.executable, "-m", "grader.worker", str(spec)]
-        log = opts.out_dir / "logs" / f"{sub.student}.log"
+        log = opts.out_dir / "logs" / f"{file_stem(sub.student)}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w") as log_file:
             env = dict(os.environ, **{ENV_BATCH_PID: str(os.getpid())})
@@ -151,9 +166,15 @@ def _run_worker(
 
 
 def _job_spec(sub: Submission, opts: GradeOptions, out: Path) -> dict:
+    # The worker loads the hand-in again; the id, the record and the notes of the batch (the
+    # collision notes among them) are only known here, so they travel with the job. Paths that
+    # are not UTF-8 survive json.dumps as escaped surrogates (ensure_ascii).
     return {
         "submission": str(sub.path),
         "student": sub.student,
+        "record": to_data(sub.record),
+        "notes": sub.notes,
+        "workdir": str(out.parent / "extracted"),
         "result": str(out),
         "options": to_data(replace(opts, cache_dir=opts.retrain_cache)),
     }

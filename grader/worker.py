@@ -32,12 +32,17 @@ from grader.codec import from_data  # noqa: E402
 from grader.load import load_submission  # noqa: E402
 from grader.options import GradeOptions, quiet_tensorflow  # noqa: E402
 from grader.pipeline import grade_submission  # noqa: E402
+from grader.results import StudentRecord  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
     quiet_tensorflow()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    sub = load_submission(Path(job["submission"]), student=job["student"])
+    sub = load_submission(Path(job["submission"]), student=job["student"],
+                          workdir=Path(job["workdir"]) if job.get("workdir") else None)
+    if job.get("record") is not None:
+        sub.record = from_data(StudentRecord, job["record"])
+    sub.notes = job.get("notes", sub.notes)
     result = grade_submission(sub, from_data(GradeOptions, job["options"]))
     Path(job["result"]).write_text(json.dumps(result.to_dict(), ensure_ascii=False), encoding="utf-8")
     return 0

@@ -6,7 +6,9 @@ Formats (keep them stable; other tools read them):
   encoding="utf-8-sig"), comma-separated, dot decimals, one row per hand-in sorted by student id.
   Columns, always in this order: student, score, max_score, grade_10, ex1, ex2, ex3, ex4, general,
   failed_rules (ids joined by ";"), errors (count of load/capture/cell errors), feedback (Spanish summary).
-  An exercise a result has no score for is left empty.
+  An exercise a result has no score for is left empty. Text cells that a spreadsheet would read
+  as a formula (starting with =, +, -, @, tab or carriage return) start with a single quote
+  (`spreadsheet_safe`); number cells are never changed.
 - results.json: {"format": "grader-results", "version": 1, "results": [GradeResult.to_dict(), ...]}.
 - junit.xml: <testsuites> with one <testsuite name=student> per hand-in and one <testcase> per rule:
   fail -> <failure>, warn -> passes with the message in <system-out>, skip -> <skipped>; load/capture
@@ -79,6 +81,20 @@ def feedback_summary(r: GradeResult) -> str:
     return ". ".join(parts) + "." if parts else "Todas las comprobaciones superadas."
 
 
+# OWASP's "CSV injection" rule: a cell starting with one of these is a formula to Excel, LibreOffice
+# and Google Sheets ("=HYPERLINK(...)" as a hand-in's file name); a leading "'" makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """`value` for a CSV cell: a string that a spreadsheet would run as a formula gets a leading
+    single quote; anything else (numbers: a negative grade stays a number) is returned as is.
+    Every CSV the grader writes passes its text cells through here."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(results: list[GradeResult], path: Path) -> Path:
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
@@ -87,14 +103,14 @@ def write_csv(results: list[GradeResult], path: Path) -> Path:
             points = {es.exercise: es.points for es in r.exercises}
             writer.writerow(
                 [
-                    r.student,
+                    spreadsheet_safe(r.student),
                     _num(r.score),
                     _num(r.max_score),
                     _num(10 * r.score / r.max_score) if r.max_score else "",
                     *(_num(points[c]) if c in points else "" for c in _EXERCISE_COLUMNS),
-                    ";".join(v.id for v in r.rules if v.status == "fail"),
+                    spreadsheet_safe(";".join(v.id for v in r.rules if v.status == "fail")),
                     len(r.errors),
-                    feedback_summary(r),
+                    spreadsheet_safe(feedback_summary(r)),
                 ]
             )
     return path
