@@ -1,8 +1,9 @@
 """Extract a hand-in ZIP safely: every member is checked before anything is written.
 
 Refused: paths leaving the folder (absolute, drive letters, ".."), symlinks, two members with the
-same name (compared as `id_key` compares ids: "last one wins" would grade a file the student may
-not have meant), names longer than a file system holds, more than MAX_ZIP_MEMBERS members, more
+same path ("last one wins" would grade a file the student may not have meant; names that differ
+only in case or Unicode form are different files here, and as hand-ins of a class ZIP they get
+ids of their own from `resolve_collisions`), names longer than a file system holds, more than MAX_ZIP_MEMBERS members, more
 than MAX_ZIP_TOTAL_BYTES once extracted (counted on the real bytes, not the headers), compression
 bombs, encrypted or broken archives. A ZIP inside a hand-in draws on the same `ExtractBudget` as
 the hand-in's own ZIP, so nesting never multiplies the limits. A refusal is a `FileProblem` with a
@@ -20,7 +21,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.load.names import id_key, is_ignored, student_id
+from grader.load.names import is_ignored, student_id
 from grader.load.reader import MAX_FILE_BYTES
 from grader.load.submission import FileProblem, LoadError
 
@@ -85,12 +86,12 @@ def _check_zip(zf: zipfile.ZipFile, rel: str, budget: ExtractBudget) -> list[tup
         if any(len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for p in parts):
             raise _zip_error("zip_long_name", rel, f"contiene un nombre de fichero de más de "
                              f"{MAX_NAME_BYTES} bytes («{name[:60]}...»); acorta los nombres.")
-        key = id_key("/".join(parts))
+        key = "/".join(parts)
         if not info.is_dir() and not any(is_ignored(p) for p in parts):
             if key in seen:
-                raise _zip_error("zip_duplicate", rel, f"contiene dos ficheros con el nombre «{name}» "
-                                 "(o que solo se diferencian en mayúsculas o en cómo se escriben los "
-                                 "acentos); no se sabe cuál corregir. Deja solo uno y vuelve a entregarlo.")
+                raise _zip_error("zip_duplicate", rel, f"contiene dos ficheros con el mismo nombre "
+                                 f"(«{name}») y no se sabe cuál corregir; deja solo uno y vuelve a "
+                                 "entregarlo.")
             seen.add(key)
         total += info.file_size
         if info.file_size > MAX_FILE_BYTES and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
