@@ -287,3 +287,30 @@ def test_grades_csv_neutralises_formulas_and_keeps_numbers(tmp_path: Path) -> No
     for row in rows.values():
         for cell in row.values():
             assert not cell.startswith(("=", "+", "@", "\t", "\r")), row
+
+
+# ---------------------------------------------------------------- a batch
+
+
+def test_batch_reads_a_class_zip_while_grading_and_removes_what_it_extracted(tmp_path: Path) -> None:
+    """Workers load hand-ins from OUT/extracted (a class ZIP), so it must last until they have;
+    after the batch nothing extracted is left. Empty notebooks: a load error each, no kernel."""
+    from grader.batch import grade_batch
+    from grader.options import GradeOptions
+
+    archive = tmp_path / "descarga.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in ("entregas/=1+1.ipynb", "entregas/index.ipynb"):
+            zf.writestr(name, "")
+    out = tmp_path / "out"
+    (out / "extracted" / "viejo").mkdir(parents=True)  # left by a batch that was killed
+    summary = grade_batch(archive, GradeOptions(out_dir=out, pdf=False), jobs=2, progress=False)
+    assert sorted(summary.graded) == ["=1+1", "index"] and not summary.failed
+    with Gradebook(out / "gradebook.sqlite") as book:
+        codes = {r["student"]: [e["code"] for e in r["result"]["errors"]] for r in book.results()}
+    assert codes == {"=1+1": ["empty"], "index": ["empty"]}  # the workers found the files
+    assert not (out / "extracted").exists()
+    assert "id=\"students\"" in (out / "index.html").read_text(encoding="utf-8")
+    assert (out / f"{file_stem('index')}.html").is_file() and file_stem("index") != "index"
+    rows = list(csv.reader((out / "grades.csv").open(encoding="utf-8-sig", newline="")))
+    assert [r[0] for r in rows[1:]] == ["'=1+1", "index"]
