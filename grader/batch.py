@@ -55,12 +55,25 @@ def grade_batch(
     shutil.rmtree(extracted, ignore_errors=True)  # left by a batch that was killed
     try:
         subs = find_submissions(path, workdir=extracted)
+        prune_extracted(extracted, subs)
         summary = _grade_all(subs, opts, rubric, jobs=jobs, force=force, progress=progress)
     finally:
         # Hand-ins in a class ZIP are read from here until their worker has loaded them; after
         # that nothing needs the extracted files, and a ZIP that inflates stays there no longer.
         shutil.rmtree(extracted, ignore_errors=True)
     return summary
+
+
+def prune_extracted(extracted: Path, subs: list[Submission]) -> None:
+    """Remove what discovery extracted that no worker will read: a student's own ZIPs (a worker
+    extracts them again from the ZIP itself). Only a class ZIP's folder, which holds hand-ins,
+    stays until the batch ends -- so a batch killed half-way leaves no more than that."""
+    if not extracted.is_dir():
+        return
+    needed = {sub.path.relative_to(extracted).parts[0] for sub in subs if sub.path.is_relative_to(extracted)}
+    for entry in extracted.iterdir():
+        if entry.name not in needed:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _grade_all(subs: list[Submission], opts: GradeOptions, rubric, *, jobs: int, force: bool,

@@ -314,3 +314,24 @@ def test_batch_reads_a_class_zip_while_grading_and_removes_what_it_extracted(tmp
     assert (out / f"{file_stem('index')}.html").is_file() and file_stem("index") != "index"
     rows = list(csv.reader((out / "grades.csv").open(encoding="utf-8-sig", newline="")))
     assert [r[0] for r in rows[1:]] == ["'=1+1", "index"]
+
+
+def test_discovery_keeps_only_the_extracted_folders_workers_read(tmp_path: Path) -> None:
+    from grader.batch import prune_extracted
+
+    student_zip = tmp_path / "marta.zip"
+    with zipfile.ZipFile(student_zip, "w") as zf:
+        zf.writestr("trabajo.ipynb", nbformat.writes(v4.new_notebook(cells=[v4.new_code_cell("a = 'S'")])))
+    archive = tmp_path / "descarga.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(student_zip, "entregas/marta.zip")
+        for name in ("luis", "pedro"):
+            zf.writestr(f"entregas/{name}.ipynb", nbformat.writes(v4.new_notebook()))
+    extracted = tmp_path / "out" / "extracted"
+    subs = find_submissions(archive, workdir=extracted)
+    assert len(list(extracted.iterdir())) == 2  # the class ZIP and marta's own ZIP
+    prune_extracted(extracted, subs)
+    [kept] = list(extracted.iterdir())
+    assert all(s.path.is_relative_to(kept) and s.path.exists() for s in subs)
+    marta = next(s for s in subs if s.student == "marta")
+    assert load_submission(marta.path, "marta", workdir=tmp_path / "job").digest == marta.digest
