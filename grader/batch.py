@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from grader.codec import from_data, to_data
 from grader.gradebook import Gradebook
-from grader.load import Submission, find_submissions
+from grader.load import Submission, file_stem, find_submissions
 from grader.options import ENV_BATCH_PID, GradeOptions
 from grader.results import GradeResult
 
@@ -47,14 +48,42 @@ def grade_batch(
     progress: bool = True,
     csv_dialect: str = "en",
 ) -> BatchSummary:
-    from grader.resources import default_rubric
-    from grader.review.overrides import corrected_results, reconcile, write_class_pages, write_report
-    from grader.review.similarity_report import similarity_step
     from grader.rules import load_rubric
 
     rubric = load_rubric(opts.rubric_path)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
-    subs = find_submissions(path, workdir=opts.out_dir / "extracted")
+    extracted = opts.out_dir / "extracted"
+    shutil.rmtree(extracted, ignore_errors=True)  # left by a batch that was killed
+    try:
+        subs = find_submissions(path, workdir=extracted)
+        prune_extracted(extracted, subs)
+        summary = _grade_all(subs, opts, rubric, jobs=jobs, force=force, progress=progress,
+                             csv_dialect=csv_dialect)
+    finally:
+        # Hand-ins in a class ZIP are read from here until their worker has loaded them; after
+        # that nothing needs the extracted files, and a ZIP that inflates stays there no longer.
+        shutil.rmtree(extracted, ignore_errors=True)
+    return summary
+
+
+def prune_extracted(extracted: Path, subs: list[Submission]) -> None:
+    """Remove what discovery extracted that no worker will read: a student's own ZIPs (a worker
+    extracts them again from the ZIP itself). Only a class ZIP's folder, which holds hand-ins,
+    stays until the batch ends -- so a batch killed half-way leaves no more than that."""
+    if not extracted.is_dir():
+        return
+    needed = {sub.path.relative_to(extracted).parts[0] for sub in subs if sub.path.is_relative_to(extracted)}
+    for entry in extracted.iterdir():
+        if entry.name not in needed:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _grade_all(subs: list[Submission], opts: GradeOptions, rubric, *, jobs: int, force: bool,
+               progress: bool, csv_dialect: str) -> BatchSummary:
+    from grader.resources import default_rubric
+    from grader.review.overrides import corrected_results, reconcile, write_class_pages, write_report
+    from grader.review.similarity_report import similarity_step
+
     summary = BatchSummary([], [], [], opts.out_dir)
     overridden: set[str] = set()  # graded now and corrected by the instructor before: re-render with overrides
     with Gradebook(opts.out_dir / "gradebook.sqlite") as book:
@@ -141,7 +170,7 @@ def _run_worker(
         out = Path(tmp) / "result.json"
         spec.write_text(json.dumps(_job_spec(sub, opts, out)), encoding="utf-8")
         cmd = [sys.executable, "-m", "grader.worker", str(spec)]
-        log = opts.out_dir / "logs" / f"{sub.student}.log"
+        log = opts.out_dir / "logs" / f"{file_stem(sub.student)}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w") as log_file:
             env = dict(os.environ, **{ENV_BATCH_PID: str(os.getpid())})
@@ -164,12 +193,16 @@ def _run_worker(
 
 
 def _job_spec(sub: Submission, opts: GradeOptions, out: Path) -> dict:
+    # The worker loads the hand-in again; the id, the record and the notes of the batch (the
+    # collision notes among them) are only known here, so they travel with the job. Paths that
+    # are not UTF-8 survive json.dumps as escaped surrogates (ensure_ascii).
     return {
         "submission": str(sub.path),
         "student": sub.student,
         # Discovery knows what the worker's reload cannot: the platform record and its notes.
         "record": to_data(sub.record),
         "notes": sub.notes,
+        "workdir": str(out.parent / "extracted"),
         "result": str(out),
         "options": to_data(replace(opts, cache_dir=opts.retrain_cache)),
     }

@@ -156,8 +156,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
                     progress=not args.quiet, csv_dialect=args.csv_dialect)
     print(f"graded {len(s.graded)}, unchanged {len(s.skipped)}, grader errors {len(s.failed)}"
           f" -> {s.out_dir / 'index.html'}")
+    from grader.load import file_stem
+
     for student in s.failed:
-        print(f"  grader error on {student}: see {s.out_dir / 'logs' / (student + '.log')}")
+        print(f"  grader error on {student}: see {s.out_dir / 'logs' / (file_stem(student) + '.log')}")
     return 0
 
 
@@ -196,7 +198,9 @@ def print_checklist(result, out_dir: Path) -> None:
         print("\n  General:")
         for v in others:
             print(f"    {STATUS_ICONS.get(v.status, '?')} {v.id}: {v.message}")
-    print(f"\nInforme: {out_dir / (result.student + '.html')}")
+    from grader.report import report_filename
+
+    print(f"\nInforme: {out_dir / report_filename(result.student)}")
 
 
 def print_annotations(result, sub) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from grader import __version__
 from grader.capture.runner import capture_submission
 from grader.capture.trace import Trace
-from grader.load import Submission
+from grader.load import Submission, file_stem
 from grader.options import GradeOptions
 from grader.resources import default_rubric
 from grader.results import GradeResult
@@ -31,7 +31,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
 
     started = time.monotonic()
     rubric = load_rubric(opts.rubric_path)
-    work = opts.out_dir / "work" / sub.student
+    work = opts.out_dir / "work" / file_stem(sub.student)
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -100,7 +100,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
         },
     )
     (opts.out_dir / "results").mkdir(parents=True, exist_ok=True)
-    (opts.out_dir / "results" / f"{sub.student}.json").write_text(
+    (opts.out_dir / "results" / f"{file_stem(sub.student)}.json").write_text(
         json.dumps(result.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8"
     )
     render_report(result, opts.out_dir, pdf=opts.pdf)

@@ -38,8 +38,9 @@ from grader.results import StudentRecord  # noqa: E402
 def main(argv: list[str]) -> int:
     quiet_tensorflow()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    sub = load_submission(Path(job["submission"]), student=job["student"])
-    if job.get("record"):
+    sub = load_submission(Path(job["submission"]), student=job["student"],
+                          workdir=Path(job["workdir"]) if job.get("workdir") else None)
+    if job.get("record") is not None:
         sub.record = from_data(StudentRecord, job["record"])
     sub.notes = job.get("notes", sub.notes)
     result = grade_submission(sub, from_data(GradeOptions, job["options"]))

@@ -12,6 +12,7 @@ says so in every trace), and a fork bomb or a write to the checkout would then r
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import os
@@ -25,9 +26,12 @@ from pathlib import Path
 import pytest
 
 from grader.capture.trace import Trace
+from grader.load import file_stem, printable
 from grader.options import Budget
+from grader.report import report_filename
 from grader.resources import default_rubric
 from grader.results import GradeResult
+from tests.adversarial import hostile_names
 from tests.adversarial import make_hostile as hostile
 from tests.adversarial.harness import (
     HONEST,
@@ -461,3 +465,105 @@ def test_forged_claims_and_workspace_files_never_beat_the_honest_twin(batch: Bat
     assert claimed.status == "warn" and claimed.evidence[0].cell == ATTACK_CELL + 2, claimed
     assert verdict(twin, "reported_vs_reproduced").status == "pass", verdict(twin, "reported_vs_reproduced")
     assert all((r.best_val_accuracy or 0) < 0.95 for r in forged.runs), histories(forged)
+
+
+# ------------------------------------------------------------- identity and names (hostile_names.py)
+
+
+def tagged(batch: Batch, tag: str) -> list[str]:
+    """The students whose result carries `tag` (each tagged notebook raises it in its code cell)."""
+    return [s for s, r in batch.results.items() if any(tag in str(e.get("message")) for e in r.errors)]
+
+
+def from_source(batch: Batch, name: str) -> str:
+    """The one student whose hand-in is the file or folder `name` of the batch."""
+    [student] = [s for s, r in batch.results.items() if r.record and r.record.source_name == printable(name)]
+    return student
+
+
+def report_text(batch: Batch, student: str) -> str:
+    return batch.texts[report_filename(student)]
+
+
+def test_every_handin_with_a_hostile_name_has_its_own_row(batch: Batch) -> None:
+    handins = list((batch.out.parent / "handins").iterdir())
+    assert len(batch.results) == len(handins), sorted(batch.results)
+    for tag in hostile_names.TAGGED:
+        assert len(tagged(batch, tag)) == 1, (tag, tagged(batch, tag))
+    for name in hostile_names.EMPTY:
+        assert errors(batch.results[from_source(batch, name)], "load"), name
+    for student in batch.results:
+        assert batch.status[student] == "graded", student
+        assert report_filename(student) in batch.texts, student
+        log = batch.out / "logs" / f"{file_stem(student)}.log"
+        assert log.is_file() and len(log.name.encode()) < 255, log
+
+
+@pytest.mark.parametrize("pair", hostile_names.COLLIDING, ids=lambda p: p[0])
+def test_colliding_names_keep_their_own_results_and_reports(batch: Batch, pair: tuple[str, str]) -> None:
+    """ana/Ana, NFC/NFD José, a ZIP and a file mapping to one id: two rows, two reports, each
+    showing its own work, and a note in both saying which id each one got."""
+    [one], [other] = (tagged(batch, tag) for tag in pair)
+    assert one != other and one.casefold() != other.casefold()
+    for student, own, foreign in ((one, pair[0], pair[1]), (other, pair[1], pair[0])):
+        page = report_text(batch, student)
+        assert own in page and foreign not in page, student
+        notes = batch.results[student].meta.get("notes", [])
+        assert any("coincide" in n and f"«{one}»" in n and f"«{other}»" in n for n in notes), notes
+        assert "coincide" in html.unescape(page)
+
+
+def test_no_report_overwrites_the_class_summary(batch: Batch) -> None:
+    student = from_source(batch, "index.ipynb")
+    assert student == "index" and report_filename(student) != "index.html"
+    summary = batch.texts["index.html"]
+    assert 'id="students"' in summary and "«index.ipynb»" not in summary
+    assert "«index.ipynb»" in report_text(batch, student)  # its own load error
+    outputs = {"grades.csv", "results.json", "junit.xml", "gradebook.sqlite", "logs", "results", "work",
+               "gradescope", "extracted"}
+    assert not {report_filename(s) for s in batch.results} & outputs
+
+
+def test_displayed_names_carry_no_bidi_override(batch: Batch) -> None:
+    student = from_source(batch, f"{hostile_names.RLO}aicraG anA.ipynb")
+    assert hostile_names.RLO not in student and batch.results[student].record.display_name == student
+    written = (".html", ".csv", ".json", ".xml", ".log", ".sqlite", ".ipynb")  # not binary arrays
+    leaks = [name for name, text in batch.texts.items() if name.endswith(written) and hostile_names.RLO in text]
+    assert not leaks, leaks
+
+
+def test_grades_csv_cells_are_neutralised(batch: Batch) -> None:
+    with (batch.out / "grades.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(batch.results)
+    students = {row["student"] for row in rows}
+    assert {"'" + name for name in hostile_names.FORMULA_NAMES} <= students, students
+    for row in rows:
+        for column, cell in row.items():
+            text_cell = column in ("student", "failed_rules", "feedback")
+            assert not cell.startswith(("=", "+", "@", "\t", "\r", *(("-",) if text_cell else ()))), row
+
+
+def test_long_and_non_utf8_names_are_graded(batch: Batch) -> None:
+    for name in (hostile_names.LONG_FILE, hostile_names.LONG_FOLDER):
+        student = from_source(batch, name)
+        assert len(student.encode("utf-8")) <= 100 and "está vacío" in html.unescape(report_text(batch, student))
+    [student] = tagged(batch, "propio-latin1")  # run by a kernel like any other hand-in
+    assert "\ufffd" in student and "propio-latin1" in report_text(batch, student)
+    assert batch.results[student].meta.get("trace_status") == "ok"
+
+
+@pytest.mark.parametrize("student, code", list(hostile_names.LOAD_ERRORS.items()))
+def test_bad_names_and_archives_get_a_spanish_load_error(batch: Batch, student: str, code: str) -> None:
+    load = errors(batch.results[student], "load")
+    assert [e["code"] for e in load] == [code], batch.results[student].errors
+    assert "«" in load[0]["message"]
+
+
+def test_nested_zips_share_one_budget_and_nothing_stays_extracted(batch: Batch) -> None:
+    [student] = tagged(batch, "propio-zips-anidados")
+    notes = batch.results[student].meta.get("notes", [])
+    assert any("«datos2.zip»" in n and "en toda la entrega" in n for n in notes), notes
+    assert not any("datos1.zip" in n for n in notes), notes
+    assert not (batch.out / "extracted").exists()
+    assert not list(batch.out.rglob("datos_*")), "extracted members left under OUT"

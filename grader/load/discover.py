@@ -23,15 +23,18 @@ from grader.load.names import (
     NOTEBOOK_SUFFIXES,
     exercise_number,
     file_order_key,
+    folder_record,
     is_ignored,
     looks_like_one_student,
     natural_key,
+    printable,
+    resolve_collisions,
     student_id,
 )
 from grader.load.platforms import group_entries, parse_name, platform_submissions
 from grader.load.reader import read_cells
 from grader.load.submission import Cell, FileProblem, LoadError, Submission
-from grader.load.zipsafe import extract_zip
+from grader.load.zipsafe import ExtractBudget, extract_zip
 
 MAX_HANDIN_FILES = 100  # more notebooks/scripts than this is an uploaded library, not homework
 _KIND = {".ipynb": "ipynb", ".py": "py", ".md": "md"}
@@ -56,30 +59,33 @@ def _unwrap(root: Path) -> Path:
     return root
 
 
-def _collect(root: Path, workdir: Path | None, allow_zip: bool, found: _Found,
+def _collect(root: Path, workdir: Path | None, budget: ExtractBudget | None, found: _Found,
              notes: list[str], prefix: str = "") -> None:
+    """Every file under `root` into `found`. `budget` is None where ZIPs are not opened (inside a
+    ZIP); relative names are `printable`: they name files in Spanish messages and in results."""
     try:
         entries = sorted(root.iterdir(), key=lambda e: natural_key(e.name))
     except OSError as exc:
         found.errors.append(LoadError("unreadable", f"No se ha podido leer la carpeta "
-                                      f"«{prefix or root.name}» ({exc.strerror}).", prefix or root.name))
+                                      f"«{prefix or printable(root.name)}» ({exc.strerror}).",
+                                      prefix or printable(root.name)))
         return
     for entry in entries:
-        rel = f"{prefix}{entry.name}"
+        rel = f"{prefix}{printable(entry.name)}"
         # Symlinks could point anywhere on the grading machine; FIFOs and devices would block.
         if is_ignored(entry.name) or entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
             continue
         if entry.is_dir():
-            _collect(entry, workdir, allow_zip, found, notes, rel + "/")
+            _collect(entry, workdir, budget, found, notes, rel + "/")
         elif entry.suffix.lower() in NOTEBOOK_SUFFIXES:
             found.files.append((rel, entry))
-        elif entry.suffix.lower() == ".zip" and allow_zip:
+        elif entry.suffix.lower() == ".zip" and budget is not None:
             try:
-                inner = _unwrap(extract_zip(entry, workdir, rel))
+                inner = _unwrap(extract_zip(entry, workdir, rel, budget))
             except FileProblem as problem:
                 found.errors.append(problem.error)
                 continue
-            _collect(inner, workdir, False, found, notes, rel + "/")
+            _collect(inner, workdir, None, found, notes, rel + "/")
         elif entry.suffix.lower() == ".zip":
             notes.append(f"Se ha ignorado «{rel}»: solo se abre un nivel de ZIP dentro de otro ZIP.")
         else:
@@ -119,38 +125,47 @@ def load_submission(path: str | Path, student: str | None = None, *,
     """Load one hand-in: a .ipynb/.py/.md file, one student's folder, or one student's ZIP.
 
     Never raises for bad content: the result carries `load_error` instead. A student folder may
-    hold one ZIP level (extracted under `workdir`, a temporary folder if None).
+    hold one ZIP level (extracted under `workdir`, a temporary folder if None); all the ZIPs of
+    one hand-in share one extraction budget.
     """
     path = Path(path)
     if not path.exists():
         raise GraderError(f"{path}: the hand-in does not exist")
     student = student or student_id(path.name)
+    sub = _load(path, student, workdir)
+    sub.record = sub.record or folder_record(path, student)
+    return sub
+
+
+def _load(path: Path, student: str, workdir: Path | None) -> Submission:
+    name = printable(path.name)
+    budget = ExtractBudget()
     notes: list[str] = []
     found = _Found()
     suffix = path.suffix.lower() if path.is_file() else ""
     if suffix == ".zip":
         try:
-            root = _unwrap(extract_zip(path, workdir))
+            root = _unwrap(extract_zip(path, workdir, name, budget))
         except FileProblem as problem:
             return Submission(student, path, "unknown", load_error=problem.error,
-                              files=[path.name], digest=_digest([(path.name, path)]))
-        _collect(root, workdir, False, found, notes)
+                              files=[name], digest=_digest([(name, path)]))
+        _collect(root, workdir, None, found, notes)
     elif path.is_file() or not path.is_dir():
         root = path.parent
         if suffix not in NOTEBOOK_SUFFIXES:
-            error = LoadError("unsupported_type", f"«{path.name}» no es un cuaderno .ipynb ni un "
-                              "script .py/.md; entrega el cuaderno de Jupyter.", path.name)
-            return Submission(student, path, "unknown", load_error=error, files=[path.name],
-                              digest=_digest([(path.name, path)]))
-        found.files.append((path.name, path))
+            error = LoadError("unsupported_type", f"«{name}» no es un cuaderno .ipynb ni un "
+                              "script .py/.md; entrega el cuaderno de Jupyter.", name)
+            return Submission(student, path, "unknown", load_error=error, files=[name],
+                              digest=_digest([(name, path)]))
+        found.files.append((name, path))
     else:
         root = path
-        _collect(path, workdir, True, found, notes)
+        _collect(path, workdir, budget, found, notes)
     _drop_exports(found, notes)
     if len(found.files) > MAX_HANDIN_FILES:
-        error = LoadError("too_many_files", f"La entrega «{path.name}» contiene {len(found.files)} "
+        error = LoadError("too_many_files", f"La entrega «{name}» contiene {len(found.files)} "
                           f"ficheros .ipynb/.py/.md (el máximo es {MAX_HANDIN_FILES}); entrega solo "
-                          "tus cuadernos o scripts, sin bibliotecas ni entornos virtuales.", path.name)
+                          "tus cuadernos o scripts, sin bibliotecas ni entornos virtuales.", name)
         return Submission(student, path, "unknown", load_error=error, source_dir=root,
                           files=[rel for rel, _ in found.files], digest=_digest(found.files))
     found.files.sort(key=lambda f: file_order_key(f[0]))
@@ -201,19 +216,21 @@ def _merge(student: str, path: Path, found: _Found, notes: list[str]) -> Submiss
 def _no_notebook(path: Path, found: _Found) -> LoadError:
     seen = ", ".join(f"«{o}»" for o in found.others[:3]) + (" ..." if len(found.others) > 3 else "")
     detail = f" Solo contiene: {seen}." if seen else " Está vacía."
+    name = printable(path.name)
     return LoadError("no_notebook", f"No se ha encontrado ningún cuaderno (.ipynb) ni script "
-                     f"(.py/.md) en «{path.name}».{detail}", path.name)
+                     f"(.py/.md) en «{name}».{detail}", name)
 
 
 # ---------------------------------------------------------------- a batch of hand-ins
 
 def find_submissions(path: str | Path, workdir: Path | None = None) -> list[Submission]:
-    """All hand-ins under `path`, sorted by student id.
+    """All hand-ins under `path`, sorted by student id, each with an id of its own.
 
     `path` is one hand-in file, a folder of hand-ins (one file, sub-folder or ZIP per student),
     or a ZIP of either. A folder holding only per-exercise files of one student (see
     `looks_like_one_student`) is one hand-in. A ZIP that cannot be opened safely becomes one
-    Submission with a load_error; it never stops the batch.
+    Submission with a load_error; it never stops the batch. Colliding ids are resolved in one
+    pass at the end (`resolve_collisions`), whichever part of the loader made them.
     """
     path = Path(path)
     if not path.exists():
@@ -222,12 +239,17 @@ def find_submissions(path: str | Path, workdir: Path | None = None) -> list[Subm
         try:
             root = extract_zip(path, workdir)
         except FileProblem as problem:
-            return [Submission(student_id(path.name), path, "unknown", files=[path.name],
-                               load_error=problem.error, digest=_digest([(path.name, path)]))]
-        return _find_in_folder(root, student_id(path.name), workdir)
-    if path.is_file():
-        return [load_submission(path, workdir=workdir)]
-    return _find_in_folder(path, student_id(path.name), workdir)
+            name = printable(path.name)
+            subs = [Submission(student_id(path.name), path, "unknown", files=[name],
+                               load_error=problem.error, digest=_digest([(name, path)]),
+                               record=folder_record(path, student_id(path.name)))]
+        else:
+            subs = _find_in_folder(root, student_id(path.name), workdir)
+    elif path.is_file():
+        subs = [load_submission(path, workdir=workdir)]
+    else:
+        subs = _find_in_folder(path, student_id(path.name), workdir)
+    return resolve_collisions(subs)
 
 
 # A batch folder's own documentation (submissions/README.md) is not a student's hand-in.
@@ -250,15 +272,7 @@ def _find_in_folder(root: Path, name: str, workdir: Path | None) -> list[Submiss
     subs = [load_submission(e, student_id(e.name), workdir=workdir) for e in files + others]
     if handins:
         subs += platform_submissions(handins, subs, load_submission, workdir)
-    subs.sort(key=lambda s: (natural_key(s.student), str(s.path)))
-    seen: dict[str, int] = {}
-    for sub in subs:  # ids name report files: unique even on case-insensitive file systems
-        key = sub.student.casefold()
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 1:
-            old, sub.student = sub.student, f"{sub.student}-{seen[key]}"
-            sub.notes.append(f"Hay otra entrega con el nombre «{old}»; esta se identifica como «{sub.student}».")
-    return subs
+    return subs  # ids made unique by find_submissions' one pass (resolve_collisions)
 
 
 def _unwrap_batch(root: Path, name: str) -> tuple[Path, str]:

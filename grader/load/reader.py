@@ -7,6 +7,7 @@ whether that stops the hand-in or only that file.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -54,6 +55,18 @@ def _decode(data: bytes, rel: str, notes: list[str]) -> str:
         return data.decode("latin-1")
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _has_lone_surrogate(raw) -> bool:
+    """A surrogate pair in JSON becomes one character; only a lone half stays a surrogate."""
+    try:
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _plain(value):
     """NotebookNode -> plain dicts/lists (outputs cross module boundaries as plain JSON)."""
     return json.loads(json.dumps(value))
@@ -77,6 +90,13 @@ def _load_ipynb(path: Path, rel: str, notes: list[str], text: str | None = None)
         raise FileProblem(LoadError(
             "invalid_json", f"El cuaderno «{rel}» no es un JSON válido (anidamiento excesivo).",
             rel)) from exc
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(raw):
+        # JSON may escape half of a character ("\\udc80"); Python keeps it, and then no UTF-8
+        # writer (result JSON, sqlite, HTML) can store it: refuse it here, for this hand-in only.
+        raise FileProblem(LoadError(
+            "invalid_unicode", f"El cuaderno «{rel}» contiene caracteres que no son texto válido "
+            "(medio carácter Unicode, «\\ud...», suelto en el JSON); ábrelo en Jupyter, guárdalo y "
+            "vuelve a entregarlo.", rel))
     nb = None
     is_v4 = isinstance(raw, dict) and isinstance(raw.get("cells"), list)
     is_old = isinstance(raw, dict) and isinstance(raw.get("worksheets"), list)

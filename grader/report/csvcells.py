@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 BOM = "\ufeff"
 
@@ -103,10 +104,18 @@ def replace(text: str, edits: dict[tuple[int, int], str], records: list[list[Fie
     return "".join(out)
 
 
-def spreadsheet_safe(value: str) -> str:
-    """Mirrors the OWASP rule for CSV injection: a cell starting with = + - @ tab or CR gets a
-    leading single quote, so that a spreadsheet shows it as text and never runs it as a formula."""
-    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
+# OWASP's "CSV injection" rule: a cell starting with one of these is a formula to Excel, LibreOffice
+# and Google Sheets ("=HYPERLINK(...)" as a hand-in's file name); a leading "'" makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """`value` for a CSV cell: a string that a spreadsheet would run as a formula gets a leading
+    single quote; anything else (numbers: a negative grade stays a number) is returned as is.
+    Every CSV the grader writes (grades.csv, the platform exports) passes its text cells through here."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def decimal_separator(cells: list[str]) -> str:

@@ -8,6 +8,9 @@ Formats (keep them stable; other tools read them):
   failed_rules (ids joined by ";"), errors (count of load/capture/cell errors), feedback (Spanish summary).
   An exercise a result has no score for is left empty. With `csv_dialect="es"` (for a Spanish-locale
   Excel, which opens a comma CSV as one column): ";" separator and decimal comma, same columns.
+  Text cells that a spreadsheet would read
+  as a formula (starting with =, +, -, @, tab or carriage return) start with a single quote
+  (`spreadsheet_safe`); number cells are never changed.
 - results.json: {"format": "grader-results", "version": 1, "results": [GradeResult.to_dict(), ...]}.
 - junit.xml: <testsuites> with one <testsuite name=student> per hand-in and one <testcase> per rule:
   fail -> <failure>, warn -> passes with the message in <system-out>, skip -> <skipped>; load/capture
@@ -27,6 +30,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from grader.report.csvcells import spreadsheet_safe
 from grader.report.render import report_filename
 from grader.report.view import location
 from grader.results import GROUPS, GradeResult, Verdict
@@ -94,14 +98,14 @@ def write_csv(results: list[GradeResult], path: Path, *, dialect: str = "en") ->
             points = {es.exercise: es.points for es in r.exercises}
             writer.writerow(
                 [
-                    r.student,
+                    spreadsheet_safe(r.student),
                     num(r.score),
                     num(r.max_score),
                     num(10 * r.score / r.max_score) if r.max_score else "",
                     *(num(points[c]) if c in points else "" for c in GROUPS),
-                    ";".join(v.id for v in r.rules if v.status == "fail"),
+                    spreadsheet_safe(";".join(v.id for v in r.rules if v.status == "fail")),
                     len(r.errors),
-                    feedback_summary(r),
+                    spreadsheet_safe(feedback_summary(r)),
                 ]
             )
     return path

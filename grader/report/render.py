@@ -7,16 +7,14 @@ a user template can extend a shipped one as `{% extends "default/report.html" %}
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
-import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
 
+from grader.load import file_stem
 from grader.report.plots import render_plots
 from grader.report.view import report_context
 from grader.resources import templates_dir
@@ -51,16 +49,9 @@ def environment(template_dir: Path | None = None) -> Environment:
 
 
 def report_filename(student: str, suffix: str = ".html") -> str:
-    """A file name for `student` that cannot leave the output folder ("../x" or "a/b" are hand-in ids too).
-
-    Ordinary ids are kept as they are; an id that had to be changed gets a short hash of the original,
-    so that "a b" and "a_b" do not overwrite each other's report.
-    """
-    original = unicodedata.normalize("NFC", student)
-    name = re.sub(r"[^\w.\-]+", "_", original).strip("._")[:100] or "entrega"
-    if name != original:
-        name += "-" + hashlib.sha256(original.encode("utf-8")).hexdigest()[:8]
-    return name + suffix
+    """A file name for `student` that cannot leave the output folder ("../x" or "a/b" are hand-in
+    ids too), is never another output's name ("index") and fits a file system: see `file_stem`."""
+    return file_stem(student) + suffix
 
 
 def render_report(

@@ -23,6 +23,7 @@ import pytest
 from grader.codec import from_data
 from grader.gradebook import Gradebook
 from grader.results import GradeResult
+from tests.adversarial import hostile_names
 from tests.adversarial import make_hostile as hostile
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -40,6 +41,7 @@ def lay_out(handins: Path, alone_dir: Path, marker: str) -> None:
         if path.is_file() and path.suffix in (".ipynb", ".zip"):
             shutil.copyfile(path, handins / path.name)
     hostile.huge_notebook(handins / "loader_huge.ipynb")
+    hostile_names.lay_out(handins)  # names git cannot hold, and ZIPs too big to commit
     for name in HONEST:  # a per-run secret that only the honest hand-ins contain
         nb = json.loads((handins / f"{name}.ipynb").read_text(encoding="utf-8"))
         nb["cells"].append({"cell_type": "markdown", "id": "marker", "metadata": {},

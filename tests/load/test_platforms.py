@@ -136,7 +136,7 @@ def test_canvas_late_several_files_text_and_anonymous(tmp_path):
 def test_mixed_platforms_each_file_still_a_handin_with_a_note(tmp_path):
     subs = handins("mixed_platforms.zip", tmp_path)
     assert set(subs) == {"Ana García López_1001", "pereznunezjorge_2002", "entrega_suelta"}
-    assert subs["entrega_suelta"].record is None
+    assert subs["entrega_suelta"].record.platform == "folder"  # a plain file, not a platform hand-in
     assert all(s.notes and s.load_error is None for s in subs.values())
     assert "mezcla nombres de Canvas y Moodle" in subs["pereznunezjorge_2002"].notes[-1]
 
@@ -156,7 +156,8 @@ def test_plain_folders_keep_file_name_ids(tmp_path):
     for name in ("alumno_1_2_x.ipynb", "Maria Lopez.ipynb"):
         (folder / name).write_bytes(make_fixtures.notebook(8))
     subs = find_submissions(folder, workdir=tmp_path / "work")
-    assert {s.student: s.record for s in subs} == {"alumno_1_2_x": None, "Maria Lopez": None}
+    assert {s.student: (s.record.platform, s.record.platform_id) for s in subs} == {
+        "alumno_1_2_x": ("folder", None), "Maria Lopez": ("folder", None)}
 
 
 def test_lone_moodle_folder_is_one_participant_whatever_it_holds(tmp_path):
