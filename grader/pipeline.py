@@ -62,7 +62,9 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
     timings["retrain_s"] = time.monotonic() - t
     attribution.label_runs(runs)
 
+    t = time.monotonic()
     verdicts, exercises, score, max_score = grade(sub, trace, runs, rubric, attribution)
+    timings["rules_s"] = time.monotonic() - t
     final = next((r for r in runs if r.is_final and r.status == "ok"), None)
     timings["total_s"] = time.monotonic() - started
     result = GradeResult(
@@ -97,11 +99,13 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
             "timings": {k: round(v, 2) for k, v in timings.items()},
         },
     )
+    t = time.monotonic()
+    render_report(result, opts.out_dir, pdf=opts.pdf)
+    result.meta["timings"]["report_s"] = round(time.monotonic() - t, 2)  # after total_s: the benchmark's split
     (opts.out_dir / "results").mkdir(parents=True, exist_ok=True)
     (opts.out_dir / "results" / f"{sub.student}.json").write_text(
         json.dumps(result.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8"
     )
-    render_report(result, opts.out_dir, pdf=opts.pdf)
     if not opts.keep_work:
         shutil.rmtree(work / "arrays", ignore_errors=True)
     return result
