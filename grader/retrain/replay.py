@@ -48,8 +48,14 @@ def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None,
     runs = [RunResult(run_id=f"m{model_id}", model_id=model_id, fit_indices=[f.index for f in fits],
                       is_final=model_id == final_model_id, seed=seed) for model_id, fits in groups.items()]
     prepared: dict[tuple, FitData] = {}  # checked data by array digests: runs often share arrays
+    fused: set[str] | None = None  # runs trained together (grader.retrain.fused), once the final one is done
     # The final model is graded on its own numbers: train it first, so the time budget never starves it.
     for run in sorted(runs, key=lambda r: not r.is_final):
+        if fused is None and not run.is_final:
+            fused = _retrain_fused([r for r in runs if not r.is_final], groups, Path(arrays_dir), budget,
+                                   cache_dir, deadline, data, prepared)
+        if fused and run.run_id in fused:
+            continue
         if time.monotonic() > deadline:
             run.status, run.reason = "budget", f"retrain time budget of {budget.time_budget_s:.0f} s used up"
         else:
@@ -81,6 +87,47 @@ def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget
     run.wall_s = time.monotonic() - started
     if run.status in ("ok", "not_reproducible") or run.reason.startswith("epochs capped"):
         retrain_cache.store(cache_dir, run)  # deterministic outcomes only; no deadline or crash
+
+
+def _retrain_fused(runs: list[RunResult], groups: dict[int, list[FitRecord]], arrays_dir: Path, budget: Budget,
+                   cache_dir: Path | None, deadline: float, data: FashionMNIST | None,
+                   prepared: dict[tuple, FitData]) -> set[str]:
+    """Train together the runs that may be fused (grader.retrain.fused); the ids of those it filled."""
+    from grader.retrain.fused import MIN_GROUP, fusion_signature, train_group
+
+    candidates: dict[tuple, list[tuple[RunResult, int, str]]] = {}
+    for run in runs:
+        fits = groups[run.model_id]
+        signature = fusion_signature(fits, DEFAULT_BATCH_SIZE)
+        if signature is not None:
+            epochs = _planned_epochs(replace(run, notes=[]), fits, budget)  # a copy: notes once, when trained
+            key = retrain_cache.cache_key(_key_material(run, fits, epochs, arrays_dir))
+            if retrain_cache.load(cache_dir, key) is None:  # cache hits are served by _retrain_run
+                candidates.setdefault(signature, []).append((run, epochs[0], key))
+    done: set[str] = set()
+    for members in candidates.values():
+        if len(members) < MIN_GROUP or time.monotonic() > deadline:
+            continue
+        group = [run for run, _, _ in members]
+        fit = groups[group[0].model_id][0]
+        try:
+            refs = tuple(r.digest if r else None for r in (fit.x, fit.y, *(fit.validation_data or [])))
+            if refs not in prepared:
+                prepared[refs] = prepare_fit(fit, arrays_dir, *_dataset(data))
+            for run, _, key in members:
+                run.cache_key = key
+                _planned_epochs(run, groups[run.model_id], budget)
+            train_group(group, [groups[r.model_id][0] for r in group], [e for _, e, _ in members], prepared[refs],
+                        batch_size=int(fit.batch_size or DEFAULT_BATCH_SIZE), ignored=_HARMLESS, deadline=deadline)
+        except Exception:  # whatever the fused path cannot do, these runs train alone as before
+            for run in group:
+                run.notes, run.status, run.reason, run.cache_key = [], "ok", "", ""
+            continue
+        for run in group:
+            if run.status == "ok" or run.reason.startswith("epochs capped"):
+                retrain_cache.store(cache_dir, run)
+            done.add(run.run_id)
+    return done
 
 
 def _planned_epochs(run: RunResult, fits: list[FitRecord], budget: Budget) -> list[int]:
