@@ -70,6 +70,7 @@ def test_fused_runs_match_training_each_alone(data, arrays, tmp_path):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert t.history[key][0] == pytest.approx(a.history[key][0], abs=1e-4), (t.run_id, key)
         assert abs(t.last_val_accuracy - a.last_val_accuracy) <= 0.005, t.run_id
+        assert t.history == a.history, t.run_id  # in fact bit for bit: the same ops in the same order
     # The models really differ (activations, initialisers, optimizers): fusing did not mix them up.
     assert len({round(r.history["loss"][0], 4) for r in together[:5]}) == 5
     # Fused results are cached per run like any other: a second grading trains nothing.
