@@ -33,7 +33,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from grader.retrain.trainer import _EVAL_BATCH, class_indices
+from grader.retrain.progress import Progress, RetrainProgress
+from grader.retrain.trainer import _EVAL_BATCH, CHUNK_SPECS, class_indices, run_epoch, sums_specs
 
 # Layers the fused forward pass knows: a plain chain of these, nothing else.
 _FUSABLE_LAYERS = frozenset({"InputLayer", "Flatten", "Dense", "Dropout"})
@@ -98,9 +99,8 @@ class FusedTrainer:
         variables = [m.trainable_variables for m in models]
         batch = self.batch_size
 
-        def run_epoch(x, y, classes, perm):
+        def run_steps(x, y, classes, perm, first, last, loss_sums, corrects):
             n = tf.shape(perm)[0]
-            steps = (n + batch - 1) // batch
 
             def step(i, loss_sums, corrects):
                 idx = perm[i * batch : tf.minimum((i + 1) * batch, n)]
@@ -120,10 +120,8 @@ class FusedTrainer:
                 step_hits = tf.stack([_hits(p, cb) for p in preds])
                 return i + 1, loss_sums + step_losses, corrects + step_hits
 
-            zeros = tf.zeros((len(models),))
-            _, loss_sums, corrects = tf.while_loop(lambda i, *_: i < steps, step, (tf.constant(0), zeros, zeros))
-            count = tf.cast(n, tf.float32)
-            return loss_sums / count, corrects / count
+            _, loss_sums, corrects = tf.while_loop(lambda i, *_: i < last, step, (first, loss_sums, corrects))
+            return loss_sums, corrects
 
         def evaluate_batch(xb, yb, cb):
             preds = self._forward(members, xb, training=False)
@@ -135,7 +133,8 @@ class FusedTrainer:
         xs = tf.TensorSpec((None, *x.shape[1:]), x.dtype)
         ys = tf.TensorSpec((None, *y.shape[1:]), y.dtype)
         cs = tf.TensorSpec((None,), tf.int32)
-        self._epoch_fn = tf.function(run_epoch, autograph=False, input_signature=[xs, ys, cs, cs])
+        self._epoch_fn = tf.function(run_steps, autograph=False,
+                                     input_signature=[xs, ys, cs, cs, *CHUNK_SPECS, *sums_specs((len(models),))])
         self._eval_fn = tf.function(evaluate_batch, autograph=False, input_signature=[xs, ys, cs])
         self._members = members
 
@@ -154,7 +153,7 @@ class FusedTrainer:
     def fit(self, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], *,
             epochs: Sequence[int], shuffle: bool, callbacks: Sequence[list[keras.callbacks.Callback]],
             rng: np.random.Generator, deadline: float | None = None,
-            on_epoch: Callable[[int, int], None] | None = None) -> tuple[list[dict[str, list[float]]], list[bool]]:
+            progress: Sequence[Progress | None] | None = None) -> tuple[list[dict[str, list[float]]], list[bool]]:
         """Train model i for epochs[i] epochs; returns (history per model, hit_deadline per model).
 
         One shuffle per epoch for all (the same permutation each would draw alone from the same seed);
@@ -181,7 +180,17 @@ class FusedTrainer:
                 for cb in callbacks[i]:
                     cb.on_epoch_begin(epoch)
             order = rng.permutation(n) if shuffle else np.arange(n)
-            losses, accs = self._epoch_fn(x, y, classes, tf.convert_to_tensor(order.astype(np.int32)))
+            ticks = [progress[i] for i in members if progress[i] is not None] if progress else []
+            sums = run_epoch(self._epoch_fn, (x, y, classes, tf.convert_to_tensor(order.astype(np.int32))), n,
+                             self.batch_size, tf.zeros((len(members),)), epoch=epoch, deadline=deadline,
+                             progress=_all(ticks) if ticks else None)
+            if sums is None:  # the deadline cut this epoch: it is not in the histories
+                for i in members:
+                    hit_deadline[i] = True
+                    for cb in callbacks[i]:
+                        cb.on_train_end()
+                break
+            losses, accs = sums
             val_losses, val_accs = self._evaluate(xv, yv, cv)
             for j, i in enumerate(members):
                 logs = {"loss": float(losses[j]), "accuracy": float(accs[j]),
@@ -194,8 +203,6 @@ class FusedTrainer:
                 for cb in callbacks[i]:
                     cb.on_epoch_end(epoch, logs)
             epoch += 1
-            if on_epoch is not None:
-                on_epoch(epoch, len(members))
             done = [i for i in members if self.models[i].stop_training or epoch >= epochs[i]]
             if deadline is not None and time.monotonic() > deadline:
                 for i in members:
@@ -208,12 +215,20 @@ class FusedTrainer:
         return histories, hit_deadline
 
 
+def _all(ticks: list[Progress]) -> Progress:
+    """One progress call for the group: every member moves with it."""
+    def tick(value: float) -> None:
+        for each in ticks:
+            each(value)
+    return tick
+
+
 def _hits(pred: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(pred, axis=-1, output_type=tf.int32), classes), tf.float32))
 
 
 def train_group(runs: list[Any], fits: list[Any], epochs: list[int], data: Any, *, batch_size: int,
-                ignored: frozenset[str], deadline: float | None) -> None:
+                ignored: frozenset[str], deadline: float | None, progress: RetrainProgress | None = None) -> None:
     """Rebuild, train together and fill `runs` (RunResults of one signature, one fit each) in place.
 
     Each model is rebuilt exactly as the grader rebuilds it alone (fresh session, the run's seed),
@@ -235,9 +250,14 @@ def train_group(runs: list[Any], fits: list[Any], epochs: list[int], data: Any, 
         run.notes.extend(f"fit {fit.index}: {note}" for note in notes)
         models.append(model)
         callbacks.append(cbs)
-    histories, cut = FusedTrainer(models, batch_size).fit(
-        (data.x_train, data.y_train), (data.x_val, data.y_val), epochs=epochs, shuffle=bool(fits[0].shuffle),
-        callbacks=callbacks, rng=np.random.default_rng(runs[0].seed), deadline=deadline)
+    ticks = [progress.start(run, n) for run, n in zip(runs, epochs)] if progress is not None else None
+    try:
+        histories, cut = FusedTrainer(models, batch_size).fit(
+            (data.x_train, data.y_train), (data.x_val, data.y_val), epochs=epochs, shuffle=bool(fits[0].shuffle),
+            callbacks=callbacks, rng=np.random.default_rng(runs[0].seed), deadline=deadline, progress=ticks)
+    finally:
+        for run in runs if progress is not None else []:
+            progress.finish(run)
     wall = (time.monotonic() - started) / len(runs)  # the group's time, shared evenly
     for run, fit, history, planned, was_cut in zip(runs, fits, histories, epochs, cut):
         run.history = history

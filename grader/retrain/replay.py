@@ -27,6 +27,7 @@ from grader.results import RunResult
 from grader.retrain import cache as retrain_cache
 from grader.retrain.allowlist import NotReproducible, build_callbacks, build_loss, build_optimizer, rebuild_model
 from grader.retrain.fit_data import FitData, ForgedLabels, prepare_fit, transformed_test
+from grader.retrain.progress import RetrainProgress, shifted
 
 __all__ = ["Budget", "NotReproducible", "rebuild_model", "retrain_trace"]
 
@@ -38,8 +39,8 @@ _THREADS = 2  # fixed, so the same inputs give the same floating-point sums on a
 
 def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None, budget: Budget = Budget(),
                   cache_dir: Path | None = None, seed: int = 1234,
-                  data: FashionMNIST | None = None) -> list[RunResult]:
-    """One RunResult per fitted model object, in the order of their first fit."""
+                  data: FashionMNIST | None = None, progress: RetrainProgress | None = None) -> list[RunResult]:
+    """One RunResult per fitted model object, in the order of their first fit (`progress`: the bars)."""
     deadline = time.monotonic() + budget.time_budget_s
     _configure_tensorflow()
     groups: dict[int, list[FitRecord]] = {}
@@ -53,19 +54,20 @@ def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None,
     for run in sorted(runs, key=lambda r: not r.is_final):
         if fused is None and not run.is_final:
             fused = _retrain_fused([r for r in runs if not r.is_final], groups, Path(arrays_dir), budget,
-                                   cache_dir, deadline, data, prepared)
+                                   cache_dir, deadline, data, prepared, progress)
         if fused and run.run_id in fused:
             continue
         if time.monotonic() > deadline:
             run.status, run.reason = "budget", f"retrain time budget of {budget.time_budget_s:.0f} s used up"
         else:
-            _retrain_run(run, groups[run.model_id], Path(arrays_dir), budget, cache_dir, deadline, data, prepared)
+            _retrain_run(run, groups[run.model_id], Path(arrays_dir), budget, cache_dir, deadline, data, prepared,
+                         progress)
     return runs
 
 
 def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget: Budget,
                  cache_dir: Path | None, deadline: float, data: FashionMNIST | None,
-                 prepared: dict[tuple, FitData]) -> None:
+                 prepared: dict[tuple, FitData], progress: RetrainProgress | None = None) -> None:
     """Fill `run` in place; a problem with the hand-in becomes its status, never an exception."""
     started = time.monotonic()
     epochs = _planned_epochs(run, fits, budget)
@@ -77,13 +79,15 @@ def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget
                 setattr(hit, name, getattr(run, name))
             vars(run).update(vars(replace(hit, cached=True, wall_s=time.monotonic() - started)))
             return
-        _train(run, fits, epochs, arrays_dir, data, deadline, prepared)
+        _train(run, fits, epochs, arrays_dir, data, deadline, prepared, progress)
     except NotReproducible as exc:
         run.status, run.reason = "not_reproducible", exc.reason
     except ForgedLabels as exc:
         run.status, run.reason = "error", f"labels are not Fashion-MNIST's: {exc}"
     except Exception as exc:  # the student's model or data breaks training: data for the report
         run.status, run.reason = "error", f"training failed: {type(exc).__name__}: {exc}"[:500]
+    if progress is not None:
+        progress.finish(run)
     run.wall_s = time.monotonic() - started
     if run.status in ("ok", "not_reproducible") or run.reason.startswith("epochs capped"):
         retrain_cache.store(cache_dir, run)  # deterministic outcomes only; no deadline or crash
@@ -91,7 +95,7 @@ def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget
 
 def _retrain_fused(runs: list[RunResult], groups: dict[int, list[FitRecord]], arrays_dir: Path, budget: Budget,
                    cache_dir: Path | None, deadline: float, data: FashionMNIST | None,
-                   prepared: dict[tuple, FitData]) -> set[str]:
+                   prepared: dict[tuple, FitData], progress: RetrainProgress | None) -> set[str]:
     """Train together the runs that may be fused (grader.retrain.fused); the ids of those it filled."""
     from grader.retrain.fused import MIN_GROUP, fusion_signature, train_group
 
@@ -118,7 +122,8 @@ def _retrain_fused(runs: list[RunResult], groups: dict[int, list[FitRecord]], ar
                 run.cache_key = key
                 _planned_epochs(run, groups[run.model_id], budget)
             train_group(group, [groups[r.model_id][0] for r in group], [e for _, e, _ in members], prepared[refs],
-                        batch_size=int(fit.batch_size or DEFAULT_BATCH_SIZE), ignored=_HARMLESS, deadline=deadline)
+                        batch_size=int(fit.batch_size or DEFAULT_BATCH_SIZE), ignored=_HARMLESS, deadline=deadline,
+                        progress=progress)
         except Exception:  # whatever the fused path cannot do, these runs train alone as before
             for run in group:
                 run.notes, run.status, run.reason, run.cache_key = [], "ok", "", ""
@@ -187,7 +192,8 @@ def _compile_identity(record: CompileRecord | None) -> dict[str, Any] | None:
 
 
 def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir: Path,
-           data: FashionMNIST | None, deadline: float, memo: dict[tuple, FitData]) -> None:
+           data: FashionMNIST | None, deadline: float, memo: dict[tuple, FitData],
+           progress: RetrainProgress | None = None) -> None:
     import keras
 
     from grader.retrain.trainer import FastTrainer
@@ -207,6 +213,7 @@ def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir:
     rng = np.random.default_rng(run.seed)
     trainer, compiled, compile_record = None, None, None
     history: dict[str, list[float]] = {}
+    tick, offset = (progress.start(run, sum(epochs)) if progress is not None else None), 0
     for fit, fd, n in zip(fits, prepared, epochs):
         compile_record = fit.compile or compile_record
         if compile_record is None:
@@ -222,7 +229,9 @@ def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir:
         notes += [f"fit argument {name} ignored" for name in sorted(fit.other_kwargs) if name not in _HARMLESS]
         run.notes.extend(f"fit {fit.index}: {note}" for note in notes)
         hist, hit_deadline = trainer.fit((fd.x_train, fd.y_train), (fd.x_val, fd.y_val), epochs=n,
-                                         shuffle=bool(fit.shuffle), callbacks=callbacks, rng=rng, deadline=deadline)
+                                         shuffle=bool(fit.shuffle), callbacks=callbacks, rng=rng, deadline=deadline,
+                                         progress=shifted(tick, offset))
+        offset += n
         for key, values in hist.items():
             history.setdefault(key, []).extend(values)
         if hit_deadline:
