@@ -115,3 +115,26 @@ def test_what_is_not_fused(data, arrays):
     varied = make_fit(arrays, x, y, model=mlp("sigmoid", "zeros", rate=0.3, l2=0.01), compile=compiled("SGD"),
                       batch_size=128)
     assert fusion_signature([varied], 32) == fusion_signature([plain], 32)
+
+
+def test_deadline_and_progress_reach_every_fused_model(data):
+    import time
+
+    import numpy as np
+
+    from grader.retrain.fused import FusedTrainer
+    from grader.retrain.replay import _configure_tensorflow
+
+    _configure_tensorflow()
+    x, y = train_rows(data, 2000)
+    models = []
+    for activation in ("relu", "sigmoid"):
+        keras.utils.set_random_seed(1)
+        models.append(mlp(activation))
+        models[-1].compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    ticks: list[list[float]] = [[], []]
+    histories, cut = FusedTrainer(models, 16).fit(
+        (x[:1600], y[:1600]), (x[1600:], y[1600:]), epochs=[3, 2], shuffle=True, callbacks=[[], []],
+        rng=np.random.default_rng(1), deadline=time.monotonic(), progress=[t.append for t in ticks])
+    assert cut == [True, True] and [h["loss"] for h in histories] == [[], []]
+    assert ticks == [[0.5], [0.5]]  # both bars moved with the one chunk the group ran
