@@ -138,3 +138,13 @@ def test_deadline_and_progress_reach_every_fused_model(data):
         rng=np.random.default_rng(1), deadline=time.monotonic(), progress=[t.append for t in ticks])
     assert cut == [True, True] and [h["loss"] for h in histories] == [[], []]
     assert ticks == [[0.5], [0.5]]  # both bars moved with the one chunk the group ran
+
+
+def test_a_group_the_fused_path_cannot_train_falls_back_to_training_alone(data, arrays):
+    x, y = train_rows(data, 600)
+    fits = [make_fit(arrays, x, y, model_id=i + 1, index=i, model=mlp(act), compile=compiled("Adam"), batch_size=128)
+            for i, act in enumerate(("relu", "sigmoid"))]
+    (arrays / f"{fits[0].x.digest}.npy").unlink()  # the capture lost the training array
+    runs = retrain_trace(trace_of(*fits), arrays, final_model_id=None, data=data)
+    assert [r.status for r in runs] == ["not_reproducible"] * 2  # what training alone says, no crash
+    assert all(r.notes[0].startswith("not trained in one graph (NotReproducible") for r in runs)

@@ -124,9 +124,10 @@ def _retrain_fused(runs: list[RunResult], groups: dict[int, list[FitRecord]], ar
             train_group(group, [groups[r.model_id][0] for r in group], [e for _, e, _ in members], prepared[refs],
                         batch_size=int(fit.batch_size or DEFAULT_BATCH_SIZE), ignored=_HARMLESS, deadline=deadline,
                         progress=progress)
-        except Exception:  # whatever the fused path cannot do, these runs train alone as before
+        except Exception as exc:  # whatever the fused path cannot do, these runs train alone as before
             for run in group:
-                run.notes, run.status, run.reason, run.cache_key = [], "ok", "", ""
+                run.notes = [f"not trained in one graph ({type(exc).__name__}: {exc})"[:300]]
+                run.status, run.reason, run.cache_key = "ok", "", ""
             continue
         for run in group:
             if run.status == "ok" or run.reason.startswith("epochs capped"):
