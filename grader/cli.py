@@ -169,9 +169,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from grader.load import load_submission
     from grader.pipeline import grade_submission
     from grader.report import write_exports
+    from grader.retrain.progress import TerminalProgress
 
     sub = load_submission(args.path)
-    result = grade_submission(sub, _options(args, "full" if args.full else "quick"))
+    result = grade_submission(sub, _options(args, "full" if args.full else "quick"), progress=TerminalProgress())
     print_checklist(result, args.out)
     if args.json:
         args.json.write_text(json.dumps(result.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
@@ -198,6 +199,11 @@ def print_checklist(result, out_dir: Path) -> None:
         print("\n  General:")
         for v in others:
             print(f"    {STATUS_ICONS.get(v.status, '?')} {v.id}: {v.message}")
+    cuts = result.meta.get("budget_cuts") or []
+    if cuts:
+        print("\n  Recortado por el presupuesto:")
+        for line in cuts:
+            print(f"    - {line}")
     from grader.report import report_filename
 
     print(f"\nInforme: {out_dir / report_filename(result.student)}")

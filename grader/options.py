@@ -23,6 +23,16 @@ class Budget:
     quick_epochs: int = 2
     max_epochs: int = 100  # hard cap whatever the student asked
     time_budget_s: float = 1800  # per hand-in; when exceeded, remaining runs get status "budget"
+    check_s: float = 180  # quick: the WHOLE self-check (capture, retrain, rules, report); 0 = no bound
+    report_reserve_s: float = 15  # quick: kept for the rules and the report after the retrain
+
+    def retrain_seconds(self, elapsed_s: float) -> float:
+        """What the retrain may use, `elapsed_s` into the hand-in: under the quick budget what is left
+        of `check_s` once capture is done and the report's share is set aside (the final model, trained
+        first, gets it all; comparison models what it leaves)."""
+        if self.name != "quick" or self.check_s <= 0:
+            return self.time_budget_s
+        return max(0.0, min(self.time_budget_s, self.check_s - elapsed_s - self.report_reserve_s))
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,12 @@ One module, imported by test files (`from builders import ...`); test files neve
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
+import keras
 import nbformat
+import numpy as np
 
 from grader.capture.trace import (
     ArrayRef,
@@ -233,3 +236,49 @@ def replace_fit(trace: Trace, index: int, **kw) -> Trace:
                                  line=old.location.line, optimizer=old.compile.optimizer["class_name"],
                                  callbacks=tuple(c.class_name for c in old.callbacks), **kw)
     return trace
+
+
+# ---------------------------------------------------------------- retrain: recorded fits on real rows
+
+N = 3000  # rows of x_train used by most tests: 2400 train / 600 validation
+
+
+def save(folder: Path, array: np.ndarray) -> ArrayRef:
+    digest = hashlib.sha256(array.tobytes()).hexdigest()
+    np.save(folder / f"{digest}.npy", array)
+    return ArrayRef(digest, list(array.shape), str(array.dtype))
+
+
+def dense_model(hidden: int = 32, input_shape=(28, 28), **dense) -> keras.Model:
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                             keras.layers.Dense(hidden, activation="relu", **dense),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
+def record(model: keras.Model, model_id: int) -> ModelRecord:
+    config = {"class_name": type(model).__name__, "config": model.get_config()}
+    return ModelRecord(model_id, type(model).__name__, [], None, json.loads(json.dumps(config)))
+
+
+def sgd(**kw) -> CompileRecord:
+    opt = keras.optimizers.SGD(**kw)
+    return CompileRecord({"class_name": "SGD", "config": opt.get_config()}, "sparse_categorical_crossentropy",
+                         ["accuracy"])
+
+
+def recorded_fit(folder: Path, x, y, *, model_id=1, model=None, index=0, prior=0, epochs=1, batch_size=64,
+             compile=None, callbacks=(), validation_data=None) -> FitRecord:
+    return FitRecord(index=index, model_id=model_id, prior_fits=prior, model=record(model or dense_model(), model_id),
+                     compile=compile or sgd(learning_rate=0.05), epochs=epochs, batch_size=batch_size,
+                     validation_split=0.2, x=save(folder, x), y=save(folder, y),
+                     validation_data=None if validation_data is None else [save(folder, a) for a in validation_data],
+                     callbacks=list(callbacks))
+
+
+def trace_of(*fits: FitRecord) -> Trace:
+    """A Trace that went through JSON, as the real one does."""
+    return Trace.from_json(Trace(student="test", fits=list(fits)).to_json())
+
+
+def train_rows(data, n=N):
+    return (data.x_train[:n] / 255.0).astype(np.float32), data.y_train[:n]

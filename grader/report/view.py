@@ -35,6 +35,7 @@ EXCERPT_MAX_CHARS = 1500
 _META_LABELS = {
     "seed": "Semilla",
     "budget": "Presupuesto de reentrenamiento",
+    "budget_cuts": "Recortado por el presupuesto",
     "rubric": "Rúbrica",
     "grader_version": "Versión del corrector",
     "trace_status": "Estado de la ejecución",

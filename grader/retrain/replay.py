@@ -27,6 +27,7 @@ from grader.results import RunResult
 from grader.retrain import cache as retrain_cache
 from grader.retrain.allowlist import NotReproducible, build_callbacks, build_loss, build_optimizer, rebuild_model
 from grader.retrain.fit_data import FitData, ForgedLabels, prepare_fit, transformed_test
+from grader.retrain.progress import RetrainProgress, shifted
 
 __all__ = ["Budget", "NotReproducible", "rebuild_model", "retrain_trace"]
 
@@ -38,8 +39,8 @@ _THREADS = 2  # fixed, so the same inputs give the same floating-point sums on a
 
 def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None, budget: Budget = Budget(),
                   cache_dir: Path | None = None, seed: int = 1234,
-                  data: FashionMNIST | None = None) -> list[RunResult]:
-    """One RunResult per fitted model object, in the order of their first fit."""
+                  data: FashionMNIST | None = None, progress: RetrainProgress | None = None) -> list[RunResult]:
+    """One RunResult per fitted model object, in the order of their first fit (`progress`: the bars)."""
     deadline = time.monotonic() + budget.time_budget_s
     _configure_tensorflow()
     groups: dict[int, list[FitRecord]] = {}
@@ -48,18 +49,25 @@ def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None,
     runs = [RunResult(run_id=f"m{model_id}", model_id=model_id, fit_indices=[f.index for f in fits],
                       is_final=model_id == final_model_id, seed=seed) for model_id, fits in groups.items()]
     prepared: dict[tuple, FitData] = {}  # checked data by array digests: runs often share arrays
+    fused: set[str] | None = None  # runs trained together (grader.retrain.fused), once the final one is done
     # The final model is graded on its own numbers: train it first, so the time budget never starves it.
     for run in sorted(runs, key=lambda r: not r.is_final):
+        if fused is None and not run.is_final:
+            fused = _retrain_fused([r for r in runs if not r.is_final], groups, Path(arrays_dir), budget,
+                                   cache_dir, deadline, data, prepared, progress)
+        if fused and run.run_id in fused:
+            continue
         if time.monotonic() > deadline:
             run.status, run.reason = "budget", f"retrain time budget of {budget.time_budget_s:.0f} s used up"
         else:
-            _retrain_run(run, groups[run.model_id], Path(arrays_dir), budget, cache_dir, deadline, data, prepared)
+            _retrain_run(run, groups[run.model_id], Path(arrays_dir), budget, cache_dir, deadline, data, prepared,
+                         progress)
     return runs
 
 
 def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget: Budget,
                  cache_dir: Path | None, deadline: float, data: FashionMNIST | None,
-                 prepared: dict[tuple, FitData]) -> None:
+                 prepared: dict[tuple, FitData], progress: RetrainProgress | None = None) -> None:
     """Fill `run` in place; a problem with the hand-in becomes its status, never an exception."""
     started = time.monotonic()
     epochs = _planned_epochs(run, fits, budget)
@@ -71,16 +79,61 @@ def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget
                 setattr(hit, name, getattr(run, name))
             vars(run).update(vars(replace(hit, cached=True, wall_s=time.monotonic() - started)))
             return
-        _train(run, fits, epochs, arrays_dir, data, deadline, prepared)
+        _train(run, fits, epochs, arrays_dir, data, deadline, prepared, progress)
     except NotReproducible as exc:
         run.status, run.reason = "not_reproducible", exc.reason
     except ForgedLabels as exc:
         run.status, run.reason = "error", f"labels are not Fashion-MNIST's: {exc}"
     except Exception as exc:  # the student's model or data breaks training: data for the report
         run.status, run.reason = "error", f"training failed: {type(exc).__name__}: {exc}"[:500]
+    if progress is not None:
+        progress.finish(run)
     run.wall_s = time.monotonic() - started
     if run.status in ("ok", "not_reproducible") or run.reason.startswith("epochs capped"):
         retrain_cache.store(cache_dir, run)  # deterministic outcomes only; no deadline or crash
+
+
+def _retrain_fused(runs: list[RunResult], groups: dict[int, list[FitRecord]], arrays_dir: Path, budget: Budget,
+                   cache_dir: Path | None, deadline: float, data: FashionMNIST | None,
+                   prepared: dict[tuple, FitData], progress: RetrainProgress | None) -> set[str]:
+    """Train together the runs that may be fused (grader.retrain.fused); the ids of those it filled."""
+    from grader.retrain.fused import MIN_GROUP, fusion_signature, train_group
+
+    candidates: dict[tuple, list[tuple[RunResult, int, str]]] = {}
+    for run in runs:
+        fits = groups[run.model_id]
+        signature = fusion_signature(fits, DEFAULT_BATCH_SIZE)
+        if signature is not None:
+            epochs = _planned_epochs(replace(run, notes=[]), fits, budget)  # a copy: notes once, when trained
+            key = retrain_cache.cache_key(_key_material(run, fits, epochs, arrays_dir))
+            if retrain_cache.load(cache_dir, key) is None:  # cache hits are served by _retrain_run
+                candidates.setdefault(signature, []).append((run, epochs[0], key))
+    done: set[str] = set()
+    for members in candidates.values():
+        if len(members) < MIN_GROUP or time.monotonic() > deadline:
+            continue
+        group = [run for run, _, _ in members]
+        fit = groups[group[0].model_id][0]
+        try:
+            refs = tuple(r.digest if r else None for r in (fit.x, fit.y, *(fit.validation_data or [])))
+            if refs not in prepared:
+                prepared[refs] = prepare_fit(fit, arrays_dir, *_dataset(data))
+            for run, _, key in members:
+                run.cache_key = key
+                _planned_epochs(run, groups[run.model_id], budget)
+            train_group(group, [groups[r.model_id][0] for r in group], [e for _, e, _ in members], prepared[refs],
+                        batch_size=int(fit.batch_size or DEFAULT_BATCH_SIZE), ignored=_HARMLESS, deadline=deadline,
+                        progress=progress)
+        except Exception as exc:  # whatever the fused path cannot do, these runs train alone as before
+            for run in group:
+                run.notes = [f"not trained in one graph ({type(exc).__name__}: {exc})"[:300]]
+                run.status, run.reason, run.cache_key = "ok", "", ""
+            continue
+        for run in group:
+            if run.status == "ok" or run.reason.startswith("epochs capped"):
+                retrain_cache.store(cache_dir, run)
+            done.add(run.run_id)
+    return done
 
 
 def _planned_epochs(run: RunResult, fits: list[FitRecord], budget: Budget) -> list[int]:
@@ -140,7 +193,8 @@ def _compile_identity(record: CompileRecord | None) -> dict[str, Any] | None:
 
 
 def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir: Path,
-           data: FashionMNIST | None, deadline: float, memo: dict[tuple, FitData]) -> None:
+           data: FashionMNIST | None, deadline: float, memo: dict[tuple, FitData],
+           progress: RetrainProgress | None = None) -> None:
     import keras
 
     from grader.retrain.trainer import FastTrainer
@@ -160,6 +214,7 @@ def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir:
     rng = np.random.default_rng(run.seed)
     trainer, compiled, compile_record = None, None, None
     history: dict[str, list[float]] = {}
+    tick, offset = (progress.start(run, sum(epochs)) if progress is not None else None), 0
     for fit, fd, n in zip(fits, prepared, epochs):
         compile_record = fit.compile or compile_record
         if compile_record is None:
@@ -175,7 +230,9 @@ def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir:
         notes += [f"fit argument {name} ignored" for name in sorted(fit.other_kwargs) if name not in _HARMLESS]
         run.notes.extend(f"fit {fit.index}: {note}" for note in notes)
         hist, hit_deadline = trainer.fit((fd.x_train, fd.y_train), (fd.x_val, fd.y_val), epochs=n,
-                                         shuffle=bool(fit.shuffle), callbacks=callbacks, rng=rng, deadline=deadline)
+                                         shuffle=bool(fit.shuffle), callbacks=callbacks, rng=rng, deadline=deadline,
+                                         progress=shifted(tick, offset))
+        offset += n
         for key, values in hist.items():
             history.setdefault(key, []).extend(values)
         if hit_deadline:

@@ -19,7 +19,36 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from grader.retrain.progress import Progress
+
 _EVAL_BATCH = 4096
+# Steps per graph call: an epoch runs in chunks so that a deadline can cut it and a progress bar can
+# move inside long (CNN) epochs; the running sums go through the calls, so the numbers do not change.
+CHUNK_STEPS = 50
+
+
+def run_epoch(chunk_fn: Callable, args: tuple, n: int, batch: int, zeros: tf.Tensor, *, epoch: int,
+              progress: Progress | None, deadline: float | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """One epoch in chunks of CHUNK_STEPS steps: (loss, accuracy) over its rows, None when the deadline cut it."""
+    steps = (n + batch - 1) // batch
+    loss_sum, correct = zeros, zeros
+    for first in range(0, steps, CHUNK_STEPS):
+        last = min(first + CHUNK_STEPS, steps)
+        loss_sum, correct = chunk_fn(*args, tf.constant(first), tf.constant(last), loss_sum, correct)
+        if progress is not None:
+            progress(epoch + last / steps)
+        if deadline is not None and last < steps and time.monotonic() > deadline:
+            return None
+    count = np.float32(n)  # float32 division, as the former in-graph `loss_sum / count`
+    return loss_sum.numpy() / count, correct.numpy() / count
+
+
+CHUNK_SPECS = [tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.int32)]  # first and last step of a chunk
+
+
+def sums_specs(shape: tuple[int, ...]) -> list[tf.TensorSpec]:
+    """The running (loss sum, correct count) passed through the chunks: scalars, or one per fused model."""
+    return [tf.TensorSpec(shape, tf.float32), tf.TensorSpec(shape, tf.float32)]
 
 
 def class_indices(y: np.ndarray) -> np.ndarray:
@@ -53,16 +82,15 @@ class FastTrainer:
         # autograph off: the loop is an explicit tf.while_loop and Keras layers need no conversion;
         # it makes tracing, paid once per run, markedly cheaper.
         self._epoch_fn = tf.function(self._make_epoch_fn(), autograph=False,
-                                     input_signature=[xs, ys, cs, tf.TensorSpec((None,), tf.int32)])
+                                     input_signature=[xs, ys, cs, cs, *CHUNK_SPECS, *sums_specs(())])
         self._eval_fn = tf.function(self._make_eval_fn(), autograph=False, input_signature=[xs, ys, cs])
         self._format = fmt
 
     def _make_epoch_fn(self) -> Callable:
         model, batch = self.model, self.batch_size
 
-        def run_epoch(x, y, classes, perm):
+        def run_steps(x, y, classes, perm, first, last, loss_sum, correct):
             n = tf.shape(perm)[0]
-            steps = (n + batch - 1) // batch
 
             def step(i, loss_sum, correct):
                 idx = perm[i * batch : tf.minimum((i + 1) * batch, n)]
@@ -76,12 +104,10 @@ class FastTrainer:
                 hits = tf.equal(tf.argmax(pred, axis=-1, output_type=tf.int32), cb)
                 return i + 1, loss_sum + tf.cast(loss, tf.float32) * size, correct + tf.reduce_sum(tf.cast(hits, tf.float32))
 
-            zero = tf.constant(0.0)
-            _, loss_sum, correct = tf.while_loop(lambda i, *_: i < steps, step, (tf.constant(0), zero, zero))
-            count = tf.cast(n, tf.float32)
-            return loss_sum / count, correct / count
+            _, loss_sum, correct = tf.while_loop(lambda i, *_: i < last, step, (first, loss_sum, correct))
+            return loss_sum, correct
 
-        return run_epoch
+        return run_steps
 
     def _make_eval_fn(self) -> Callable:
         model = self.model
@@ -109,8 +135,10 @@ class FastTrainer:
 
     def fit(self, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], *,
             epochs: int, shuffle: bool, callbacks: list[keras.callbacks.Callback],
-            rng: np.random.Generator, deadline: float | None = None) -> tuple[dict[str, list[float]], bool]:
-        """Train `epochs` epochs; returns (history, hit_deadline). Callbacks may stop it early."""
+            rng: np.random.Generator, deadline: float | None = None,
+            progress: Progress | None = None) -> tuple[dict[str, list[float]], bool]:
+        """Train `epochs` epochs; returns (history, hit_deadline). Callbacks may stop it early; the
+        deadline stops it between chunks (a cut epoch is not in the history)."""
         x, y = tf.convert_to_tensor(train[0]), tf.convert_to_tensor(train[1])
         classes = tf.convert_to_tensor(class_indices(train[1]))
         xv, yv = tf.convert_to_tensor(val[0]), tf.convert_to_tensor(val[1])
@@ -127,7 +155,12 @@ class FastTrainer:
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
             order = rng.permutation(n) if shuffle else np.arange(n)
-            loss, acc = self._epoch_fn(x, y, classes, tf.convert_to_tensor(order.astype(np.int32)))
+            sums = run_epoch(self._epoch_fn, (x, y, classes, tf.convert_to_tensor(order.astype(np.int32))), n,
+                             self.batch_size, tf.constant(0.0), epoch=epoch, progress=progress, deadline=deadline)
+            if sums is None:  # the deadline cut this epoch: it is not in the history
+                hit_deadline = True
+                break
+            loss, acc = sums
             val_loss, val_acc = self.evaluate(xv, yv, cv)
             logs = {"loss": float(loss), "accuracy": float(acc), "val_loss": val_loss, "val_accuracy": val_acc}
             for key, value in logs.items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -12,13 +11,12 @@ import keras
 import numpy as np
 import pytest
 
-from grader.capture.trace import ArrayRef, CallbackRecord, CompileRecord, FitRecord, ModelRecord, Trace
+from grader.capture.trace import CallbackRecord, CompileRecord, ModelRecord
 from grader.data import RowIndex, load_fashion_mnist
 from grader.options import Budget
 from grader.retrain.fit_data import prepare_fit
 from grader.retrain.replay import NotReproducible, rebuild_model, retrain_trace
-
-N = 3000  # rows of x_train used by most tests: 2400 train / 600 validation
+from tests.builders import N, dense_model, record, recorded_fit, trace_of, train_rows
 
 
 @pytest.fixture(scope="module")
@@ -38,47 +36,6 @@ def arrays(tmp_path) -> Path:
     return folder
 
 
-def save(folder: Path, array: np.ndarray) -> ArrayRef:
-    digest = hashlib.sha256(array.tobytes()).hexdigest()
-    np.save(folder / f"{digest}.npy", array)
-    return ArrayRef(digest, list(array.shape), str(array.dtype))
-
-
-def dense_model(hidden: int = 32, input_shape=(28, 28), **dense) -> keras.Model:
-    return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
-                             keras.layers.Dense(hidden, activation="relu", **dense),
-                             keras.layers.Dense(10, activation="softmax")])
-
-
-def record(model: keras.Model, model_id: int) -> ModelRecord:
-    config = {"class_name": type(model).__name__, "config": model.get_config()}
-    return ModelRecord(model_id, type(model).__name__, [], None, json.loads(json.dumps(config)))
-
-
-def sgd(**kw) -> CompileRecord:
-    opt = keras.optimizers.SGD(**kw)
-    return CompileRecord({"class_name": "SGD", "config": opt.get_config()}, "sparse_categorical_crossentropy",
-                         ["accuracy"])
-
-
-def make_fit(folder: Path, x, y, *, model_id=1, model=None, index=0, prior=0, epochs=1, batch_size=64,
-             compile=None, callbacks=(), validation_data=None) -> FitRecord:
-    return FitRecord(index=index, model_id=model_id, prior_fits=prior, model=record(model or dense_model(), model_id),
-                     compile=compile or sgd(learning_rate=0.05), epochs=epochs, batch_size=batch_size,
-                     validation_split=0.2, x=save(folder, x), y=save(folder, y),
-                     validation_data=None if validation_data is None else [save(folder, a) for a in validation_data],
-                     callbacks=list(callbacks))
-
-
-def trace_of(*fits: FitRecord) -> Trace:
-    """A Trace that went through JSON, as the real one does."""
-    return Trace.from_json(Trace(student="test", fits=list(fits)).to_json())
-
-
-def train_rows(data, n=N):
-    return (data.x_train[:n] / 255.0).astype(np.float32), data.y_train[:n]
-
-
 # ------------------------------------------------------------------------------------------ data
 
 
@@ -86,7 +43,7 @@ def test_fit_with_test_rows_is_refused_before_training(data, arrays):
     x, y = train_rows(data, 2000)
     x = np.concatenate([x, (data.x_test[:50] / 255.0).astype(np.float32)])
     y = np.concatenate([y, data.y_test[:50]])
-    (run,) = retrain_trace(trace_of(make_fit(arrays, x, y)), arrays, final_model_id=1, data=data)
+    (run,) = retrain_trace(trace_of(recorded_fit(arrays, x, y)), arrays, final_model_id=1, data=data)
     assert run.status == "not_reproducible"
     assert "test rows in training data" in run.reason and "50 of 2050" in run.reason
     assert run.epochs_run == 0 and run.history == {} and run.test_accuracy is None
@@ -94,18 +51,18 @@ def test_fit_with_test_rows_is_refused_before_training(data, arrays):
 
 def test_mandated_split_is_last_20_percent_of_own_array(data, arrays, index):
     x, y = train_rows(data)
-    fd = prepare_fit(make_fit(arrays, x, y), arrays, data, index)
+    fd = prepare_fit(recorded_fit(arrays, x, y), arrays, data, index)
     assert (len(fd.x_train), len(fd.x_val)) == (2400, 600)
     np.testing.assert_array_equal(fd.x_val, x[2400:])
     np.testing.assert_array_equal(fd.y_val, y[2400:])
     # A manual 80/20 split passed as validation_data is rejoined, then split the same way.
-    manual = prepare_fit(make_fit(arrays, x[:2400], y[:2400], validation_data=(x[2400:], y[2400:])),
+    manual = prepare_fit(recorded_fit(arrays, x[:2400], y[:2400], validation_data=(x[2400:], y[2400:])),
                          arrays, data, index)
     np.testing.assert_array_equal(manual.x_val, x[2400:])
     assert len(manual.x_train) == 2400
     # Test rows used as "validation" are never joined to the training array.
     test_val = ((data.x_test[:500] / 255.0).astype(np.float32), data.y_test[:500])
-    cheat = prepare_fit(make_fit(arrays, x, y, validation_data=test_val), arrays, data, index)
+    cheat = prepare_fit(recorded_fit(arrays, x, y, validation_data=test_val), arrays, data, index)
     assert (len(cheat.x_train), len(cheat.x_val)) == (2400, 600)
     assert index.match(np.concatenate([cheat.x_train, cheat.x_val])).summary()["test"] == 0
 
@@ -114,7 +71,7 @@ def test_forged_labels_are_an_error(data, arrays):
     x, y = train_rows(data, 1000)
     forged = y.copy()
     forged[:100] = (forged[:100] + 1) % 10
-    (run,) = retrain_trace(trace_of(make_fit(arrays, x, forged)), arrays, final_model_id=None, data=data)
+    (run,) = retrain_trace(trace_of(recorded_fit(arrays, x, forged)), arrays, final_model_id=None, data=data)
     assert run.status == "error" and "100 of 1000 labels" in run.reason
 
 
@@ -124,7 +81,7 @@ def test_one_hot_labels_and_flat_standardised_input(data, arrays):
     onehot = keras.utils.to_categorical(y, 10).astype(np.float32)
     comp = CompileRecord({"class_name": "Adam", "config": keras.optimizers.Adam().get_config()},
                          "categorical_crossentropy", ["accuracy"])
-    fit = make_fit(arrays, flat, onehot, model=dense_model(input_shape=(784,)), compile=comp, epochs=2)
+    fit = recorded_fit(arrays, flat, onehot, model=dense_model(input_shape=(784,)), compile=comp, epochs=2)
     (run,) = retrain_trace(trace_of(fit), arrays, final_model_id=1, data=data)
     assert run.status == "ok", run.reason
     # The grader's own test set, standardised the same way, gives a sensible accuracy.
@@ -136,7 +93,7 @@ def test_one_hot_labels_and_flat_standardised_input(data, arrays):
 
 def test_same_inputs_give_identical_numbers(data, arrays):
     x, y = train_rows(data)
-    trace = trace_of(make_fit(arrays, x, y, epochs=2, model=dense_model(kernel_regularizer="l2")))
+    trace = trace_of(recorded_fit(arrays, x, y, epochs=2, model=dense_model(kernel_regularizer="l2")))
     first = retrain_trace(trace, arrays, final_model_id=1, data=data)[0]
     second = retrain_trace(trace, arrays, final_model_id=1, data=data)[0]
     assert first.status == "ok" and first.epochs_run == 2
@@ -146,7 +103,7 @@ def test_same_inputs_give_identical_numbers(data, arrays):
 
 def test_cache_hit_returns_same_numbers_without_training(data, arrays, tmp_path):
     x, y = train_rows(data)
-    trace = trace_of(make_fit(arrays, x, y, epochs=2))
+    trace = trace_of(recorded_fit(arrays, x, y, epochs=2))
     cache = tmp_path / "cache"
     first = retrain_trace(trace, arrays, final_model_id=1, cache_dir=cache, data=data)[0]
     started = time.monotonic()
@@ -200,7 +157,7 @@ def test_allowlist_refuses_markers_modules_and_unknown_optimizers(data, arrays):
         rebuild_model(rec, (None, 28, 28))
     x, y = train_rows(data, 1000)
     odd = CompileRecord({"class_name": "MyFancyOptimizer", "config": {}}, "sparse_categorical_crossentropy", [])
-    (run,) = retrain_trace(trace_of(make_fit(arrays, x, y, compile=odd)), arrays, final_model_id=None, data=data)
+    (run,) = retrain_trace(trace_of(recorded_fit(arrays, x, y, compile=odd)), arrays, final_model_id=None, data=data)
     assert run.status == "not_reproducible" and "optimizer 'MyFancyOptimizer'" in run.reason
     model = rebuild_model(record(dense_model(kernel_initializer="zeros"), 1), (None, 28, 28))
     assert not np.any(model.layers[1].get_weights()[0])  # standard configs do rebuild, zeros included
@@ -215,8 +172,8 @@ def test_functional_and_unbuilt_models_rebuild_and_train(data, arrays):
     rebuilt = rebuild_model(record(unbuilt, 2), (None, 28, 28))
     assert rebuilt.built and rebuilt.output_shape == (None, 10)
     x, y = train_rows(data, 1000)
-    runs = retrain_trace(trace_of(make_fit(arrays, x, y, model=functional),
-                                  make_fit(arrays, x, y, model_id=2, index=1, model=unbuilt)),
+    runs = retrain_trace(trace_of(recorded_fit(arrays, x, y, model=functional),
+                                  recorded_fit(arrays, x, y, model_id=2, index=1, model=unbuilt)),
                          arrays, final_model_id=None, data=data)
     assert [(r.run_id, r.status, r.epochs_run) for r in runs] == [("m1", "ok", 1), ("m2", "ok", 1)]
 
@@ -226,18 +183,18 @@ def test_functional_and_unbuilt_models_rebuild_and_train(data, arrays):
 
 def test_early_stopping_stops_and_restores_best_weights(data, arrays):
     x, y = train_rows(data)
-    one_epoch = retrain_trace(trace_of(make_fit(arrays, x, y, epochs=1)), arrays, final_model_id=1, data=data)[0]
+    one_epoch = retrain_trace(trace_of(recorded_fit(arrays, x, y, epochs=1)), arrays, final_model_id=1, data=data)[0]
     # min_delta=1 makes every epoch after the first a non-improvement: patience 0 stops at epoch 2.
     stop = CallbackRecord("EarlyStopping", {"monitor": "val_accuracy", "patience": 0, "min_delta": 1.0,
                                             "restore_best_weights": True, "mode": "auto"})
-    stopped = retrain_trace(trace_of(make_fit(arrays, x, y, epochs=6, callbacks=[stop])), arrays,
+    stopped = retrain_trace(trace_of(recorded_fit(arrays, x, y, epochs=6, callbacks=[stop])), arrays,
                             final_model_id=1, data=data)[0]
     assert stopped.status == "ok" and (stopped.epochs_run, stopped.epochs_requested) == (2, 6)
     assert stopped.history["val_accuracy"][0] == one_epoch.history["val_accuracy"][0]
     # Restored to the first epoch's weights: the test accuracy is the one-epoch model's.
     assert stopped.test_accuracy == one_epoch.test_accuracy
     noted = CallbackRecord("ModelCheckpoint", {"filepath": "/tmp/x.keras"})
-    kept = retrain_trace(trace_of(make_fit(arrays, x, y, epochs=1, callbacks=[noted])), arrays,
+    kept = retrain_trace(trace_of(recorded_fit(arrays, x, y, epochs=1, callbacks=[noted])), arrays,
                          final_model_id=None, data=data)[0]
     assert kept.status == "ok" and any("ModelCheckpoint ignored" in n for n in kept.notes)
 
@@ -258,10 +215,10 @@ def test_callbacks_from_probe_configs():
 def test_consecutive_fits_continue_one_model(data, arrays):
     x, y = train_rows(data)
     model = dense_model()
-    once = retrain_trace(trace_of(make_fit(arrays, x, y, model=model, epochs=2)), arrays,
+    once = retrain_trace(trace_of(recorded_fit(arrays, x, y, model=model, epochs=2)), arrays,
                          final_model_id=None, data=data)[0]
-    twice = retrain_trace(trace_of(make_fit(arrays, x, y, model=model, epochs=1),
-                                   make_fit(arrays, x, y, model=model, epochs=1, index=1, prior=1)),
+    twice = retrain_trace(trace_of(recorded_fit(arrays, x, y, model=model, epochs=1),
+                                   recorded_fit(arrays, x, y, model=model, epochs=1, index=1, prior=1)),
                           arrays, final_model_id=None, data=data)
     assert len(twice) == 1 and twice[0].fit_indices == [0, 1] and twice[0].epochs_run == 2
     # Continuing training (optimizer state and shuffles included) is exactly one longer fit.
@@ -271,8 +228,8 @@ def test_consecutive_fits_continue_one_model(data, arrays):
 
 def test_test_accuracy_only_for_final_model_and_quick_budget_caps_others(data, arrays):
     x, y = train_rows(data)
-    fits = [make_fit(arrays, x, y, model_id=1, index=0, epochs=3),
-            make_fit(arrays, x, y, model_id=2, index=1, epochs=2, model=dense_model(16))]
+    fits = [recorded_fit(arrays, x, y, model_id=1, index=0, epochs=3),
+            recorded_fit(arrays, x, y, model_id=2, index=1, epochs=2, model=dense_model(16))]
     quick = Budget(name="quick", quick_epochs=1)
     first, final = retrain_trace(trace_of(*fits), arrays, final_model_id=2, budget=quick, data=data)
     assert first.test_accuracy is None and not first.is_final
@@ -292,8 +249,8 @@ def test_test_accuracy_only_for_final_model_and_quick_budget_caps_others(data, a
 
 def test_default_batch_size_and_plain_json_results(data, arrays):
     x, y = train_rows(data, 1000)
-    (run,) = retrain_trace(trace_of(make_fit(arrays, x, y, batch_size=None)), arrays, final_model_id=1, data=data)
-    (run32,) = retrain_trace(trace_of(make_fit(arrays, x, y, batch_size=32)), arrays, final_model_id=1, data=data)
+    (run,) = retrain_trace(trace_of(recorded_fit(arrays, x, y, batch_size=None)), arrays, final_model_id=1, data=data)
+    (run32,) = retrain_trace(trace_of(recorded_fit(arrays, x, y, batch_size=32)), arrays, final_model_id=1, data=data)
     assert run.status == "ok" and run.history == run32.history  # fit(batch_size=None) means 32
     assert json.loads(json.dumps(dataclasses.asdict(run)))["history"] == run.history
 
@@ -335,7 +292,7 @@ def test_probe_style_records_legacy_decay_and_loss_class(data, arrays):
                                json.loads(json.dumps(keras.saving.serialize_keras_object(model))))
 
     def run_with(optimizer_config):
-        fit = make_fit(arrays, x, y, model=model, epochs=2,
+        fit = recorded_fit(arrays, x, y, model=model, epochs=2,
                        compile=CompileRecord({"class_name": "SGD", "config": optimizer_config},
                                              "SparseCategoricalCrossentropy", ["acc"]))
         fit.model = probe_record
