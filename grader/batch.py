@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,6 +46,7 @@ def grade_batch(
     jobs: int = 1,
     force: bool = False,
     progress: bool = True,
+    dispatch: Callable[[list[Submission], Gradebook, str, BatchSummary], None] | None = None,
 ) -> BatchSummary:
     from grader.report import render_summary, write_exports
     from grader.rules import load_rubric
@@ -60,6 +62,9 @@ def grade_batch(
                 summary.skipped.append(sub.student)
             else:
                 todo.append(sub)
+        if dispatch is not None:  # another engine grades and stores them (grader.cluster: a Dask cluster)
+            dispatch(todo, book, rubric.digest, summary)
+            todo, progress = [], False
         bar = tqdm(total=len(todo), unit="entrega", disable=not progress, dynamic_ncols=True)
         stop = threading.Event()
         children: set[subprocess.Popen] = set()
