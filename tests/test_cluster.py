@@ -1,0 +1,357 @@
+"""`grader grade --cluster`: SPEC parsing, the errors that stop at once, the hand-in's bytes, and real
+Dask clusters grading real hand-ins (real kernels, real retraining on tiny data, real worker kills).
+
+The cluster runs grade three tiny hand-ins (a notebook, a folder of scripts importing each other, a
+ZIP) with the quick budget and compare every result with the serial path's result; they take minutes
+on a 2-core machine, so they are `slow`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from grader.cluster import ClusterSpec, parse_spec
+from grader.data import KERAS_DOWNLOAD, load_fashion_mnist
+from grader.load import load_submission
+from grader.options import GradeOptions
+from grader.remote import grade_handin, make_job, pack_handin, unpack_handin
+from tests.test_batch import TINY, tiny_notebook
+
+REPO = Path(__file__).resolve().parent.parent
+STUDENTS = {"ana", "bruno", "carla"}
+
+SCRIPT_EX4 = """\
+from utils import *
+model = keras.Sequential([keras.layers.Flatten(input_shape=(28, 28)),
+    keras.layers.Dense(24, activation='relu'), keras.layers.Dense(10, activation='softmax')])
+model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+history = model.fit(x_train, y_train, epochs=1, batch_size=64, validation_split=0.2)
+model.evaluate(x_test, y_test)
+"""
+
+
+def make_handins(folder: Path) -> Path:
+    """Three tiny hand-ins, one of each shape: a notebook, a folder of scripts, a ZIP with a notebook."""
+    folder.mkdir(parents=True)
+    nbformat.write(tiny_notebook(16), folder / "ana.ipynb")
+    (folder / "bruno").mkdir()
+    (folder / "bruno" / "utils.py").write_text(TINY, encoding="utf-8")
+    (folder / "bruno" / "ej4.py").write_text(SCRIPT_EX4, encoding="utf-8")
+    with zipfile.ZipFile(folder / "carla.zip", "w") as zf:
+        zf.writestr("carla/trabajo2.ipynb", nbformat.writes(tiny_notebook(32)))
+    return folder
+
+
+def run_cli(*args: str, timeout: float = 900, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
+                          timeout=timeout, env=_env(), **kw)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), **extra)
+
+
+# ------------------------------------------------------------------ fast: SPEC and bad input
+
+@pytest.mark.parametrize(("text", "spec"), [
+    ("local:2", ClusterSpec("local", workers=2)),
+    ("slurm:40", ClusterSpec("slurm", workers=40)),
+    ("tcp://10.0.0.5:8786", ClusterSpec("tcp", address="tcp://10.0.0.5:8786")),
+    (" tcp://lab-pc-01:8786 ", ClusterSpec("tcp", address="tcp://lab-pc-01:8786")),
+])
+def test_spec_forms(text: str, spec: ClusterSpec):
+    assert parse_spec(text) == spec
+
+
+@pytest.mark.parametrize("text", ["local", "local:0", "local:-1", "slurm:x", "tcp://host", "10.0.0.5:8786",
+                                  "http://h:8786", "ssh:3", ""])
+def test_bad_spec_is_rejected(text: str):
+    with pytest.raises(ValueError, match=r"local:N .*tcp://HOST:PORT .*slurm:N"):
+        parse_spec(text)
+
+
+def test_cli_bad_spec_is_a_usage_error_naming_the_forms(tmp_path: Path):
+    proc = run_cli("grade", str(tmp_path), "--cluster", "lab:3", timeout=120)
+    assert proc.returncode == 2
+    assert "usage: grader grade" in proc.stderr
+    assert "argument --cluster: cannot read cluster 'lab:3': expected local:N" in proc.stderr
+    assert "tcp://HOST:PORT" in proc.stderr and "slurm:N" in proc.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cli_unreachable_scheduler_is_one_line_and_exit_2(tmp_path: Path):
+    handins = tmp_path / "in"
+    handins.mkdir()
+    nbformat.write(tiny_notebook(16), handins / "ana.ipynb")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    proc = run_cli("grade", str(handins), "--out", str(tmp_path / "out"), "--quiet", "--cluster", address,
+                   "--cluster-timeout", "2", timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"grader: error: no Dask scheduler answered at {address} within 2 s (OSError)"
+    assert time.monotonic() - started < 60
+
+
+def test_cli_slurm_without_dask_jobqueue_names_the_extra(tmp_path: Path):
+    # A dask_jobqueue that cannot be imported, ahead of the installed one on the path.
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "dask_jobqueue.py").write_text("raise ImportError('not installed')\n", encoding="utf-8")
+    handins = tmp_path / "in"
+    handins.mkdir()
+    nbformat.write(tiny_notebook(16), handins / "ana.ipynb")
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([str(shadow), env["PYTHONPATH"]])
+    proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(handins), "--out", str(tmp_path / "out"),
+                           "--quiet", "--cluster", "slurm:2"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("grader: error: slurm:N needs dask-jobqueue: install the extra with "
+                                   "pip install 'grader[cluster]'")
+
+
+# ------------------------------------------------------------------ fast: the hand-in's bytes
+
+def test_packed_handins_load_with_the_same_digest_and_cells(tmp_path: Path):
+    handins = make_handins(tmp_path / "in")
+    (handins / "bruno" / "notas").mkdir()
+    (handins / "bruno" / "notas" / "ej1.py").write_text("print('ej1')\n", encoding="utf-8")
+    (handins / "bruno" / ".ipynb_checkpoints").mkdir()
+    (handins / "bruno" / ".ipynb_checkpoints" / "ej4-checkpoint.py").write_text("x = 1\n", encoding="utf-8")
+    (handins / "bruno" / "enlace.py").symlink_to("/etc/hostname")  # the loader skips symlinks: so must we
+    for name in ("ana.ipynb", "bruno", "carla.zip"):
+        here = load_submission(handins / name)
+        there = unpack_handin(pack_handin(handins / name), tmp_path / "worker" / name, name)
+        assert not there.is_symlink()
+        moved = load_submission(there)
+        assert moved.digest == here.digest
+        assert [c.source for c in moved.cells] == [c.source for c in here.cells]
+        assert moved.files == here.files
+    assert not (tmp_path / "worker" / "bruno" / "bruno" / "enlace.py").exists()
+
+
+def test_unpack_refuses_paths_outside_the_handin(tmp_path: Path):
+    blob = tmp_path / "evil.zip"
+    with zipfile.ZipFile(blob, "w") as zf:
+        zf.writestr("ana/../../fuera.py", "x = 1\n")
+    with pytest.raises(ValueError, match="unexpected member"):
+        unpack_handin(blob.read_bytes(), tmp_path / "w", "ana")
+    assert not (tmp_path / "fuera.py").exists()
+
+
+def test_worker_without_fashion_mnist_answers_unfit_naming_itself(tmp_path: Path):
+    handins = make_handins(tmp_path / "in")
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    opts = GradeOptions(out_dir=tmp_path / "out", data_dir=empty)
+    job = make_job(load_submission(handins / "ana.ipynb"), opts, "rules: {}\n")
+    json.dumps({k: v for k, v in job.items() if k != "handin"})  # plain data, nothing pickled
+    answer = grade_handin(job)
+    assert answer["status"] == "unfit"
+    assert answer["message"].startswith(f"worker pid {os.getpid()} cannot grade: Fashion-MNIST is not available")
+    assert str(empty) in answer["message"] and "grader data" in answer["message"]
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ slow: real clusters
+
+def gradebook(out: Path) -> dict[str, dict]:
+    with sqlite3.connect(out / "gradebook.sqlite") as db:
+        return {s: {"status": st, "attempts": a, "result": json.loads(j)}
+                for s, st, a, j in db.execute("SELECT student, status, attempts, result_json FROM results")}
+
+
+def comparable(result: dict) -> dict:
+    """The result without what may differ between runs and engines: timings and the worker's name."""
+    result = json.loads(json.dumps(result))
+    result["meta"].pop("timings", None)
+    result["meta"].pop("cluster", None)
+    for run in result["runs"]:
+        run.pop("wall_s", None)
+    return result
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory) -> dict[str, dict]:
+    """The three hand-ins graded by today's local batch: what every cluster run must reproduce."""
+    root = tmp_path_factory.mktemp("serial")
+    handins = make_handins(root / "in")
+    out = root / "out"
+    proc = run_cli("grade", str(handins), "--out", str(out), "--quiet", "--no-pdf", "--budget", "quick",
+                   "--cache-dir", str(root / "cache"))
+    assert proc.returncode == 0, proc.stderr
+    book = gradebook(out)
+    assert set(book) == STUDENTS and all(row["status"] == "graded" for row in book.values())
+    assert all(row["result"]["runs"][0]["status"] == "ok" for row in book.values())
+    return {s: {"row": row, "html": (out / f"{s}.html").read_text(encoding="utf-8")} for s, row in book.items()}
+
+
+def assert_same_as_serial(out: Path, serial: dict[str, dict]) -> dict[str, dict]:
+    book = gradebook(out)
+    assert set(book) == STUDENTS
+    for student, row in book.items():
+        assert row["status"] == "graded" and row["attempts"] == 1, (student, row["status"], row["attempts"])
+        assert comparable(row["result"]) == comparable(serial[student]["row"]["result"]), student
+        assert (out / "results" / f"{student}.json").is_file()
+        assert (out / "logs" / f"{student}.log").is_file()
+        assert row["result"]["meta"]["cluster"]["worker"].startswith("tcp://")
+    exported = json.loads((out / "results.json").read_text(encoding="utf-8"))["results"]
+    assert sorted(r["student"] for r in exported) == sorted(STUDENTS)
+    return book
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+def test_local_cluster_results_equal_the_serial_path(serial, tmp_path: Path):
+    handins = make_handins(tmp_path / "in")
+    out = tmp_path / "out"
+    proc = run_cli("grade", str(handins), "--out", str(out), "--quiet", "--no-pdf", "--budget", "quick",
+                   "--cluster", "local:2", "--cache-dir", str(tmp_path / "cache"))
+    assert proc.returncode == 0, proc.stderr
+    assert "graded 3, unchanged 0, grader errors 0" in proc.stdout
+    book = assert_same_as_serial(out, serial)
+    assert {row["result"]["meta"]["cluster"]["attempts"] for row in book.values()} == {1}
+    # The reports written from the workers' bytes are the serial ones (the timing line aside).
+    for student in STUDENTS:
+        assert _no_timings((out / f"{student}.html").read_text(encoding="utf-8")) == \
+            _no_timings(serial[student]["html"])
+
+    # A re-run resumes from the gradebook: nothing is sent to the cluster again.
+    again = run_cli("grade", str(handins), "--out", str(out), "--quiet", "--no-pdf", "--budget", "quick",
+                    "--cluster", "local:2", "--cache-dir", str(tmp_path / "cache"))
+    assert again.returncode == 0, again.stderr
+    assert "graded 0, unchanged 3" in again.stdout
+
+
+def _no_timings(html: str) -> str:
+    return re.sub(r"<dt>Tiempos \(s\)</dt><dd>[^<]*</dd>", "", html)
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+def test_worker_killed_mid_grading_hand_in_is_retried_and_stored_once(serial, tmp_path: Path):
+    handins = make_handins(tmp_path / "in")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "grader", "grade", str(handins), "--out", str(out), "--no-pdf",
+           "--budget", "quick", "--cluster", "local:2", "--cache-dir", str(tmp_path / "cache")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            start_new_session=True)
+    try:
+        victim = _wait_for_grading_worker(proc)
+        victim.send_signal(signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stderr
+    assert "a worker died while grading" in stderr
+    assert "cluster: worker lost tcp://" in stderr
+    book = assert_same_as_serial(out, serial)
+    attempts = sorted(row["result"]["meta"]["cluster"]["attempts"] for row in book.values())
+    assert attempts == [1, 1, 2]  # the killed one was sent twice and stored once
+
+
+def _wait_for_grading_worker(proc: subprocess.Popen) -> psutil.Process:
+    """The Dask worker process (not its nanny) that runs a `grader.worker` subprocess right now."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                if "grader.worker" in " ".join(child.cmdline()):
+                    time.sleep(3)  # well inside the grading, not at its first instruction
+                    return child.parent()
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.2)
+    pytest.fail("no hand-in started grading on the cluster in time")
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+def test_handin_bytes_travel_to_workers_elsewhere_and_a_worker_without_data_is_skipped(serial, tmp_path: Path):
+    """An instructor's scheduler and two `dask worker`s in their own folders. --data-dir is relative:
+    the first worker's folder has Fashion-MNIST there, the second's does not (it must answer so and
+    be skipped). The hand-ins are deleted from the client's folder once they were sent."""
+    data = load_fashion_mnist()
+    if data.source == KERAS_DOWNLOAD:
+        pytest.skip("Fashion-MNIST is only in Keras' download cache here")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = [sys.executable, "-m", "dask"]
+    fit, unfit = tmp_path / "pc1", tmp_path / "pc2"
+    for folder in (fit, unfit):
+        folder.mkdir()
+    shutil.copytree(data.source, fit / "fmnist")
+    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for folder in (fit, unfit):
+            procs.append(subprocess.Popen(
+                [*dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--memory-limit", "0",
+                 "--no-dashboard", "--local-directory", str(folder / "scratch")],
+                cwd=folder, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait_for_workers(address, 2)
+        handins = make_handins(tmp_path / "client" / "in")
+        out = tmp_path / "client" / "out"
+        client = subprocess.Popen(
+            [sys.executable, "-m", "grader", "grade", str(handins), "--out", str(out), "--no-pdf", "--budget",
+             "quick", "--cluster", address, "--data-dir", "fmnist", "--cache-dir", str(tmp_path / "cache")],
+            cwd=tmp_path / "client", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        _wait_for_tasks(address, client)
+        shutil.rmtree(handins)
+        _, stderr = client.communicate(timeout=900)
+        assert client.returncode == 0, stderr
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=60)
+    assert not handins.exists()
+    book = assert_same_as_serial(out, serial)
+    pc1 = {row["result"]["meta"]["cluster"]["worker"] for row in book.values()}
+    assert len(pc1) == 1  # all graded by the worker that has the data
+    assert "cannot grade: Fashion-MNIST is not available offline there (looked in fmnist)" in stderr
+    assert pc1.pop() not in stderr  # the worker named in that line is the other one
+
+
+def _wait_for_workers(address: str, n: int) -> None:
+    from distributed import Client
+
+    with Client(address, timeout=60) as c:
+        c.wait_for_workers(n, timeout=120)
+
+
+def _wait_for_tasks(address: str, client: subprocess.Popen) -> None:
+    """Until the scheduler holds the grading tasks, so the hand-ins have been packed and sent."""
+    from distributed import Client
+
+    with Client(address, timeout=60) as c:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert client.poll() is None, client.communicate()
+            keys = c.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
+            if sum(k.startswith("grade-") for k in keys) >= len(STUDENTS):
+                return
+            time.sleep(0.2)
+    pytest.fail("the client sent no tasks in time")
+
