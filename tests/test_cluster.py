@@ -172,6 +172,45 @@ def test_worker_without_fashion_mnist_answers_unfit_naming_itself(tmp_path: Path
     assert not (tmp_path / "out").exists()
 
 
+# ------------------------------------------------------------------ fast: a retrain cache shared by workers
+
+def _hammer_cache(cache_dir: str, writer: int, rounds: int) -> None:
+    from grader.results import RunResult
+    from grader.retrain import cache
+
+    for i in range(rounds):
+        # Big enough that a write is many blocks: a reader could only see it whole or not at all.
+        cache.store(Path(cache_dir), RunResult(run_id=f"w{writer}-{i}", model_id=writer, fit_indices=[i],
+                                               cache_key="ab" * 32, notes=["x" * 200_000]))
+
+
+def test_retrain_cache_shared_by_processes_never_shows_half_a_file(tmp_path: Path):
+    """--cache-dir on a shared folder: two writer processes replace the same entry over and over while
+    this process reads it. Once the entry exists, every read returns it whole: a half-written file
+    would read as a miss (and cost a retrain)."""
+    import multiprocessing
+
+    from grader.retrain import cache
+
+    ctx = multiprocessing.get_context("spawn")
+    writers = [ctx.Process(target=_hammer_cache, args=(str(tmp_path), n, 100)) for n in (1, 2)]
+    for w in writers:
+        w.start()
+    reads = []
+    while any(w.is_alive() for w in writers):
+        run = cache.load(tmp_path, "ab" * 32)
+        if run is not None or reads:
+            reads.append(None if run is None else (run.model_id, run.run_id, len(run.notes[0])))
+    for w in writers:
+        w.join()
+        assert w.exitcode == 0
+    assert len(reads) > 10, "the readers never overlapped the writers"
+    assert None not in reads, f"{reads.count(None)} of {len(reads)} reads saw a half-written entry"
+    assert {model for model, _, _ in reads} <= {1, 2}
+    assert all(run_id.startswith(f"w{model}-") and size == 200_000 for model, run_id, size in reads)
+    assert not [p for p in tmp_path.rglob(".tmp-*")], "a temporary file was left behind"
+
+
 # ------------------------------------------------------------------ slow: real clusters
 
 def gradebook(out: Path) -> dict[str, dict]:
