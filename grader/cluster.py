@@ -136,6 +136,7 @@ class _Job:
     data: dict
     attempts: int = 0  # tasks sent for this hand-in
     deaths: int = 0  # workers that died while grading it
+    allowed: list[str] | None = None  # the workers its task may run on (None: any)
 
 
 class ClusterDispatch:
@@ -157,12 +158,17 @@ class ClusterDispatch:
 
 
 class _Run:
+    """One batch on a cluster. The client keeps at most one task per live worker in flight, so a worker
+    never holds a queued hand-in: a worker's death then costs an attempt only to the hand-in it was
+    grading, and a worker that joins gets work at once."""
+
     def __init__(self, client, opts: GradeOptions, book: Gradebook, rubric_digest: str,
                  summary: BatchSummary, progress: bool):
         self.client, self.opts, self.book, self.summary = client, opts, book, summary
         self.rubric_digest = rubric_digest
         self.rubric_text = Path(opts.rubric_path or default_rubric()).read_text(encoding="utf-8")
         self.progress = progress
+        self.waiting: list[_Job] = []  # packed, not sent yet (retries go first)
         self.pending: dict = {}  # future -> _Job
         self.unfit: set[str] = set()  # workers that answered they cannot grade (no Fashion-MNIST)
         self.workers: set[str] | None = None  # as last seen; None before the first look
@@ -174,17 +180,18 @@ class _Run:
 
         self.bar = tqdm(total=len(todo), unit="entrega", disable=not self.progress, dynamic_ncols=True)
         try:
-            for sub in todo:
+            for sub in todo:  # all packed before the first is sent: the hand-ins' files may go after that
                 try:
-                    self._send(_Job(sub, make_job(sub, self.opts, self.rubric_text)))
+                    self.waiting.append(_Job(sub, make_job(sub, self.opts, self.rubric_text)))
                 except (HandinTooLarge, OSError) as exc:
                     self._store(sub, error_result(sub, f"not sent to a worker: {exc}"), ok=False)
-            while self.pending:
+            while self.waiting or self.pending:
+                self._watch_workers()
+                self._fill()
                 try:
                     done, _ = wait(list(self.pending), timeout=1.0, return_when="FIRST_COMPLETED")
                 except TimeoutError:  # nothing finished this second: look at the workers, wait again
                     done = set()
-                self._watch_workers()
                 for fut in done:
                     self._finish(fut, self.pending.pop(fut))
         except BaseException:
@@ -195,14 +202,17 @@ class _Run:
         finally:
             self.bar.close()
 
-    def _send(self, job: _Job) -> None:
-        job.attempts += 1
-        allowed = sorted(self._live_workers() - self.unfit) if self.unfit else None
-        if allowed == []:
+    def _fill(self) -> None:
+        usable = self.workers - self.unfit
+        if self.unfit and self.workers and not usable:
             raise GraderError("no worker can grade: " + "; ".join(sorted(self.unfit)))
-        fut = self.client.submit(grade_handin, job.data, key=f"grade-{job.sub.student}-{uuid.uuid4().hex[:8]}",
-                                 pure=False, workers=allowed, allow_other_workers=False)
-        self.pending[fut] = job
+        while self.waiting and len(self.pending) < max(1, len(usable)):
+            job = self.waiting.pop(0)
+            job.attempts += 1
+            job.allowed = sorted(usable) if self.unfit and usable else None
+            fut = self.client.submit(grade_handin, job.data, key=f"grade-{job.sub.student}-{uuid.uuid4().hex[:8]}",
+                                     pure=False, workers=job.allowed, allow_other_workers=False)
+            self.pending[fut] = job
 
     def _finish(self, fut, job: _Job) -> None:
         from distributed import KilledWorker
@@ -212,9 +222,9 @@ class _Run:
             answer = fut.result()
             if answer["status"] == "unfit":
                 self.unfit.add(answer["worker"])
-                tqdm.write(f"cluster: {answer['message']}; hand-in {sub.student} sent to another worker")
+                tqdm.write(f"cluster: {answer['message']}; hand-in {sub.student} goes to another worker")
                 job.attempts -= 1  # nothing was graded
-                self._send(job)
+                self.waiting.insert(0, job)
                 return
             self._accept(job, answer)
             return
@@ -223,7 +233,7 @@ class _Run:
             job.deaths += 1
             if job.deaths < MAX_WORKER_DEATHS:
                 tqdm.write(f"cluster: a worker died while grading {sub.student}; sending it again")
-                self._send(job)
+                self.waiting.insert(0, job)
                 return
             result = error_result(sub, f"{job.deaths} workers died while grading this hand-in ({exc})")
             result.errors[0]["message"] = CRASH_MESSAGE
@@ -279,6 +289,12 @@ class _Run:
         if self.workers is None or len(now) != len(self.workers):
             self.bar.set_description_str(f"{len(now)} trabajadores")
         self.workers = now
+        for fut, job in list(self.pending.items()):
+            if job.allowed is not None and not now.intersection(job.allowed):  # it could never start
+                fut.cancel()
+                del self.pending[fut]
+                job.attempts -= 1
+                self.waiting.insert(0, job)
 
 
 def wait_for_workers(client, n: int, timeout_s: float) -> None:

@@ -381,7 +381,7 @@ def _wait_for_workers(address: str, n: int) -> None:
 
 
 def _wait_for_tasks(address: str, client: subprocess.Popen) -> None:
-    """Until the scheduler holds the grading tasks, so the hand-ins have been packed and sent."""
+    """Until the scheduler holds a grading task: the client packs every hand-in before it sends the first."""
     from distributed import Client
 
     with Client(address, timeout=60) as c:
@@ -389,8 +389,44 @@ def _wait_for_tasks(address: str, client: subprocess.Popen) -> None:
         while time.monotonic() < deadline:
             assert client.poll() is None, client.communicate()
             keys = c.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
-            if sum(k.startswith("grade-") for k in keys) >= len(STUDENTS):
+            if any(k.startswith("grade-") for k in keys):
                 return
             time.sleep(0.2)
     pytest.fail("the client sent no tasks in time")
 
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+def test_ctrl_c_cancels_the_cluster_and_a_rerun_resumes(serial, tmp_path: Path):
+    handins = make_handins(tmp_path / "in")
+    out = tmp_path / "out"
+    args = ["grade", str(handins), "--out", str(out), "--quiet", "--no-pdf", "--budget", "quick",
+            "--cluster", "local:2", "--cache-dir", str(tmp_path / "cache")]
+    proc = subprocess.Popen([sys.executable, "-m", "grader", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not ((out / "gradebook.sqlite").is_file() and gradebook(out)):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no hand-in was stored in time"
+            time.sleep(0.3)
+        family = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert "interrupted; re-run the same command to resume" in stderr
+    first = gradebook(out)
+    assert 1 <= len(first) < len(STUDENTS), "the interrupt came too late to test anything"
+    _, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, f"left running after Ctrl-C: {[p.cmdline() for p in alive]}"
+
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert f"graded {len(STUDENTS) - len(first)}, unchanged {len(first)}" in again.stdout
+    book = assert_same_as_serial(out, serial)
+    for student, row in first.items():
+        assert book[student] == row, f"{student} was graded again after being stored"
