@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -127,7 +128,7 @@ def _no_scheduler_retries(client) -> None:
     try:
         client.run_on_scheduler(no_retries)
     except Exception as exc:  # an old or locked-down scheduler: grading still works, attempts may be more
-        tqdm.write(f"cluster: could not turn off the scheduler's own retries ({type(exc).__name__})")
+        _say(f"cluster: could not turn off the scheduler's own retries ({type(exc).__name__})")
 
 
 @dataclass
@@ -222,7 +223,7 @@ class _Run:
             answer = fut.result()
             if answer["status"] == "unfit":
                 self.unfit.add(answer["worker"])
-                tqdm.write(f"cluster: {answer['message']}; hand-in {sub.student} goes to another worker")
+                _say(f"cluster: {answer['message']}; hand-in {sub.student} goes to another worker")
                 job.attempts -= 1  # nothing was graded
                 self.waiting.insert(0, job)
                 return
@@ -232,7 +233,7 @@ class _Run:
         if isinstance(exc, KilledWorker):
             job.deaths += 1
             if job.deaths < MAX_WORKER_DEATHS:
-                tqdm.write(f"cluster: a worker died while grading {sub.student}; sending it again")
+                _say(f"cluster: a worker died while grading {sub.student}; sending it again")
                 self.waiting.insert(0, job)
                 return
             result = error_result(sub, f"{job.deaths} workers died while grading this hand-in ({exc})")
@@ -283,9 +284,9 @@ class _Run:
         now = self._live_workers()
         if self.workers is not None:
             for addr in sorted(now - self.workers):
-                tqdm.write(f"cluster: worker joined {addr} ({len(now)} live)")
+                _say(f"cluster: worker joined {addr} ({len(now)} live)")
             for addr in sorted(self.workers - now):
-                tqdm.write(f"cluster: worker lost {addr} ({len(now)} live)")
+                _say(f"cluster: worker lost {addr} ({len(now)} live)")
         if self.workers is None or len(now) != len(self.workers):
             self.bar.set_description_str(f"{len(now)} trabajadores")
         self.workers = now
@@ -295,6 +296,11 @@ class _Run:
                 del self.pending[fut]
                 job.attempts -= 1
                 self.waiting.insert(0, job)
+
+
+def _say(line: str) -> None:
+    """One line for the instructor, above the progress bar (stderr, like the bar)."""
+    tqdm.write(line, file=sys.stderr)
 
 
 def wait_for_workers(client, n: int, timeout_s: float) -> None:

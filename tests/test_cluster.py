@@ -129,6 +129,18 @@ def test_cli_slurm_without_dask_jobqueue_names_the_extra(tmp_path: Path):
                                    "pip install 'grader[cluster]'")
 
 
+@pytest.mark.skipif(shutil.which("sbatch") is not None, reason="this machine is a SLURM node")
+def test_cli_slurm_without_sbatch_says_where_to_run(tmp_path: Path):
+    handins = tmp_path / "in"
+    handins.mkdir()
+    nbformat.write(tiny_notebook(16), handins / "ana.ipynb")
+    proc = run_cli("grade", str(handins), "--out", str(tmp_path / "out"), "--quiet", "--cluster", "slurm:2",
+                   timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("grader: error: slurm:N: sbatch is not on this machine's PATH; run grader on "
+                                   "a SLURM login node")
+
+
 # ------------------------------------------------------------------ fast: the hand-in's bytes
 
 def test_packed_handins_load_with_the_same_digest_and_cells(tmp_path: Path):
