@@ -78,8 +78,11 @@ def connect(spec: ClusterSpec, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Itera
     except ImportError as exc:
         raise GraderError("--cluster needs Dask: install the extra with pip install 'grader[cluster]'") from exc
     cluster = None
-    # Scheduler options are read when a scheduler starts: this covers the ones started here.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    # allowed-failures 0: the client counts attempts (a scheduler started here reads it at start).
+    # A hand-in's ZIP travels in its task: notebooks with images are megabytes, which is expected.
+    settings = {"distributed.scheduler.allowed-failures": 0,
+                "distributed.admin.large-graph-warning-threshold": "512MB"}
+    with dask.config.set(settings):
         if spec.kind == "local":
             # memory_limit=0: the sandbox limits the student's memory; a nanny must not kill a worker
             # for the memory of the grading subprocess.
@@ -94,14 +97,14 @@ def connect(spec: ClusterSpec, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Itera
                 cluster.close()
             raise GraderError(f"no Dask scheduler answered at {spec.address or spec.kind} within "
                               f"{timeout_s:g} s ({type(exc).__name__})") from exc
-    try:
-        if spec.kind == "tcp":
-            _no_scheduler_retries(client)
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        try:
+            if spec.kind == "tcp":
+                _no_scheduler_retries(client)
+            yield client
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
 
 def _slurm_cluster(spec: ClusterSpec):

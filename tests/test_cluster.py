@@ -45,15 +45,24 @@ model.evaluate(x_test, y_test)
 """
 
 
+def notebook(units: int) -> nbformat.NotebookNode:
+    """The batch tests' tiny notebook with fixed cell ids: the same bytes (and digest) in every test."""
+    nb = tiny_notebook(units)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"
+    return nb
+
+
 def make_handins(folder: Path) -> Path:
     """Three tiny hand-ins, one of each shape: a notebook, a folder of scripts, a ZIP with a notebook."""
     folder.mkdir(parents=True)
-    nbformat.write(tiny_notebook(16), folder / "ana.ipynb")
+    nbformat.write(notebook(16), folder / "ana.ipynb")
     (folder / "bruno").mkdir()
     (folder / "bruno" / "utils.py").write_text(TINY, encoding="utf-8")
     (folder / "bruno" / "ej4.py").write_text(SCRIPT_EX4, encoding="utf-8")
     with zipfile.ZipFile(folder / "carla.zip", "w") as zf:
-        zf.writestr("carla/trabajo2.ipynb", nbformat.writes(tiny_notebook(32)))
+        # A fixed date: the ZIP's bytes (its digest) are the same in every test.
+        zf.writestr(zipfile.ZipInfo("carla/trabajo2.ipynb", (2026, 1, 1, 0, 0, 0)), nbformat.writes(notebook(32)))
     return folder
 
 
