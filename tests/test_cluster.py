@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -311,17 +313,10 @@ def _no_timings(html: str) -> str:
 def test_worker_killed_mid_grading_hand_in_is_retried_and_stored_once(serial, tmp_path: Path):
     handins = make_handins(tmp_path / "in")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "grader", "grade", str(handins), "--out", str(out), "--no-pdf",
-           "--budget", "quick", "--cluster", "local:2", "--cache-dir", str(tmp_path / "cache")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
-                            start_new_session=True)
-    try:
-        victim = _wait_for_grading_worker(proc)
-        victim.send_signal(signal.SIGKILL)
+    with running_grader("grade", str(handins), "--out", str(out), "--no-pdf", "--budget", "quick",
+                        "--cluster", "local:2", "--cache-dir", str(tmp_path / "cache")) as proc:
+        _wait_for_grading_worker(proc).send_signal(signal.SIGKILL)
         _, stderr = proc.communicate(timeout=900)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, stderr
     assert "a worker died while grading" in stderr
     assert "cluster: worker lost tcp://" in stderr
@@ -330,20 +325,47 @@ def test_worker_killed_mid_grading_hand_in_is_retried_and_stored_once(serial, tm
     assert attempts == [1, 1, 2]  # the killed one was sent twice and stored once
 
 
+@contextmanager
+def running_grader(*args: str) -> Iterator[subprocess.Popen]:
+    """`python -m grader ARGS` in the background, in its own session; killed with its children at exit."""
+    proc = subprocess.Popen([sys.executable, "-m", "grader", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def wait_until(check, proc: subprocess.Popen, what: str, timeout: float = 600):
+    """Poll `check()` until it returns something true, while `proc` (the grader) keeps running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen in time")
+        time.sleep(0.2)
+
+
 def _wait_for_grading_worker(proc: subprocess.Popen) -> psutil.Process:
     """The Dask worker process (not its nanny) that runs a `grader.worker` subprocess right now."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
+
+    def grading_worker() -> psutil.Process | None:
         for child in psutil.Process(proc.pid).children(recursive=True):
             try:
                 if "grader.worker" in " ".join(child.cmdline()):
-                    time.sleep(3)  # well inside the grading, not at its first instruction
                     return child.parent()
             except psutil.NoSuchProcess:
                 continue
-        time.sleep(0.2)
-    pytest.fail("no hand-in started grading on the cluster in time")
+        return None
+
+    worker = wait_until(grading_worker, proc, "a hand-in starting to grade on the cluster")
+    time.sleep(3)  # well inside the grading, not at its first instruction
+    return worker
 
 
 @pytest.mark.slow
@@ -405,16 +427,12 @@ def _wait_for_tasks(address: str, client: subprocess.Popen) -> None:
     """Until the scheduler holds a grading task: the client packs every hand-in before it sends the first."""
     from distributed import Client
 
-    with Client(address, timeout=60) as c:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            assert client.poll() is None, client.communicate()
-            keys = c.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
-            if any(k.startswith("grade-") for k in keys):
-                return
-            time.sleep(0.2)
-    pytest.fail("the client sent no tasks in time")
+    def grading_task() -> bool:
+        keys = c.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
+        return any(k.startswith("grade-") for k in keys)
 
+    with Client(address, timeout=60) as c:
+        wait_until(grading_task, client, "the client sending a task")
 
 
 @pytest.mark.slow
@@ -424,20 +442,11 @@ def test_ctrl_c_cancels_the_cluster_and_a_rerun_resumes(serial, tmp_path: Path):
     out = tmp_path / "out"
     args = ["grade", str(handins), "--out", str(out), "--quiet", "--no-pdf", "--budget", "quick",
             "--cluster", "local:2", "--cache-dir", str(tmp_path / "cache")]
-    proc = subprocess.Popen([sys.executable, "-m", "grader", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
-    try:
-        deadline = time.monotonic() + 600
-        while not ((out / "gradebook.sqlite").is_file() and gradebook(out)):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no hand-in was stored in time"
-            time.sleep(0.3)
+    with running_grader(*args) as proc:
+        wait_until(lambda: (out / "gradebook.sqlite").is_file() and gradebook(out), proc, "a hand-in being stored")
         family = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, stderr
     assert "interrupted; re-run the same command to resume" in stderr
     first = gradebook(out)
