@@ -18,7 +18,8 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -85,9 +86,12 @@ def connect(spec: ClusterSpec, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Itera
     with dask.config.set(settings):
         if spec.kind == "local":
             # memory_limit=0: the sandbox limits the student's memory; a nanny must not kill a worker
-            # for the memory of the grading subprocess.
-            cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                                   memory_limit=0, dashboard_address=None, silence_logs=logging.ERROR)
+            # for the memory of the grading subprocess. The scheduler's HTTP port moves aside quietly
+            # when another cluster on this machine holds it.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
+                cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
+                                       memory_limit=0, dashboard_address=None, silence_logs=logging.ERROR)
         elif spec.kind == "slurm":
             cluster = _slurm_cluster(spec)
         try:
@@ -147,8 +151,9 @@ class ClusterDispatch:
     """The `dispatch` hook of grader.batch.grade_batch: grade `todo` on a Dask cluster, store each row."""
 
     def __init__(self, spec: ClusterSpec, opts: GradeOptions, *, progress: bool = True,
-                 timeout_s: float = CONNECT_TIMEOUT_S):
+                 timeout_s: float = CONNECT_TIMEOUT_S, task: Callable[[dict], dict] = grade_handin):
         self.spec, self.progress, self.timeout_s = spec, progress, timeout_s
+        self.task = task  # what each Dask task runs (grader.remote.grade_handin; tests wrap it)
         # On this machine the workers can share the client's cache; elsewhere each has its own unless
         # --cache-dir names a shared folder.
         cache = opts.retrain_cache if spec.kind == "local" else opts.cache_dir
@@ -158,7 +163,7 @@ class ClusterDispatch:
         if not todo:
             return
         with connect(self.spec, timeout_s=self.timeout_s) as client:
-            _Run(client, self.opts, book, rubric_digest, summary, self.progress).run(todo)
+            _Run(client, self.opts, book, rubric_digest, summary, self.progress, self.task).run(todo)
 
 
 class _Run:
@@ -167,8 +172,9 @@ class _Run:
     grading, and a worker that joins gets work at once."""
 
     def __init__(self, client, opts: GradeOptions, book: Gradebook, rubric_digest: str,
-                 summary: BatchSummary, progress: bool):
+                 summary: BatchSummary, progress: bool, task: Callable[[dict], dict]):
         self.client, self.opts, self.book, self.summary = client, opts, book, summary
+        self.task = task
         self.rubric_digest = rubric_digest
         self.rubric_text = Path(opts.rubric_path or default_rubric()).read_text(encoding="utf-8")
         self.progress = progress
@@ -214,7 +220,7 @@ class _Run:
             job = self.waiting.pop(0)
             job.attempts += 1
             job.allowed = sorted(usable) if self.unfit and usable else None
-            fut = self.client.submit(grade_handin, job.data, key=f"grade-{job.sub.student}-{uuid.uuid4().hex[:8]}",
+            fut = self.client.submit(self.task, job.data, key=f"grade-{job.sub.student}-{uuid.uuid4().hex[:8]}",
                                      pure=False, workers=job.allowed, allow_other_workers=False)
             self.pending[fut] = job
 

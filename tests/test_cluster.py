@@ -27,10 +27,11 @@ import nbformat
 import psutil
 import pytest
 
-from grader.cluster import ClusterSpec, parse_spec
+from grader.batch import grade_batch
+from grader.cluster import CRASH_MESSAGE, ClusterDispatch, ClusterSpec, parse_spec
 from grader.data import KERAS_DOWNLOAD, load_fashion_mnist
 from grader.load import load_submission
-from grader.options import GradeOptions
+from grader.options import Budget, GradeOptions
 from grader.remote import grade_handin, make_job, pack_handin, unpack_handin
 from tests.test_batch import TINY, tiny_notebook
 
@@ -193,6 +194,40 @@ def test_worker_without_fashion_mnist_answers_unfit_naming_itself(tmp_path: Path
     assert answer["message"].startswith(f"worker pid {os.getpid()} cannot grade: Fashion-MNIST is not available")
     assert str(empty) in answer["message"] and "grader data" in answer["message"]
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ a real LocalCluster, a worker killer
+
+def kill_worker_on_killer(job: dict) -> dict:
+    """The Dask task, except that the hand-in named `killer` kills the worker process grading it."""
+    if job["student"] == "killer":
+        os._exit(1)
+    return grade_handin(job)
+
+
+def test_handin_that_kills_two_workers_becomes_an_error_result(tmp_path: Path, capsys):
+    """A worker's death is retried once on another worker; a second one ends that hand-in with an
+    error result, stored once, while the rest of the batch (a broken notebook, really graded) goes on."""
+    handins = tmp_path / "in"
+    handins.mkdir()
+    nbformat.write(notebook(16), handins / "killer.ipynb")
+    (handins / "roto.ipynb").write_text("{ not json", encoding="utf-8")
+    opts = GradeOptions(out_dir=tmp_path / "out", budget=Budget(name="quick"), pdf=False,
+                        cache_dir=tmp_path / "cache")
+    dispatch = ClusterDispatch(parse_spec("local:2"), opts, progress=False, task=kill_worker_on_killer)
+    summary = grade_batch(handins, opts, progress=False, dispatch=dispatch)
+    assert (summary.graded, summary.failed) == (["roto"], ["killer"])
+    book = gradebook(opts.out_dir)
+    assert {s: (row["status"], row["attempts"]) for s, row in book.items()} == \
+        {"killer": ("error", 1), "roto": ("graded", 1)}
+    killer = book["killer"]["result"]
+    assert killer["errors"][0]["message"] == CRASH_MESSAGE == "El corrector falló con esta entrega; el profesor la revisará a mano."
+    assert "2 workers died while grading this hand-in" in killer["errors"][0]["detail"]
+    assert killer["meta"]["cluster"] == {"attempts": 2}
+    assert book["roto"]["result"]["errors"][0]["stage"] == "load"
+    assert (opts.out_dir / "roto.html").is_file() and (opts.out_dir / "logs" / "roto.log").is_file()
+    err = capsys.readouterr().err
+    assert err.count("cluster: a worker died while grading killer; sending it again") == 1
 
 
 # ------------------------------------------------------------------ fast: a retrain cache shared by workers
