@@ -87,11 +87,12 @@ def connect(spec: ClusterSpec, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Itera
         if spec.kind == "local":
             # memory_limit=0: the sandbox limits the student's memory; a nanny must not kill a worker
             # for the memory of the grading subprocess. The scheduler's HTTP port moves aside quietly
-            # when another cluster on this machine holds it.
+            # when another cluster on this machine holds it; the workers' heartbeat errors while the
+            # cluster closes are noise (a failure while grading becomes that hand-in's error result).
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Port .* is already in use")
                 cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                                       memory_limit=0, dashboard_address=None, silence_logs=logging.ERROR)
+                                       memory_limit=0, dashboard_address=None, silence_logs=logging.CRITICAL)
         elif spec.kind == "slurm":
             cluster = _slurm_cluster(spec)
         try:
