@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,6 +48,7 @@ def grade_batch(
     force: bool = False,
     progress: bool = True,
     csv_dialect: str = "en",
+    dispatch: Callable[[list[Submission], Gradebook, str, BatchSummary], None] | None = None,
 ) -> BatchSummary:
     from grader.rules import load_rubric
 
@@ -58,7 +60,7 @@ def grade_batch(
         subs = find_submissions(path, workdir=extracted)
         prune_extracted(extracted, subs)
         summary = _grade_all(subs, opts, rubric, jobs=jobs, force=force, progress=progress,
-                             csv_dialect=csv_dialect)
+                             csv_dialect=csv_dialect, dispatch=dispatch)
     finally:
         # Hand-ins in a class ZIP are read from here until their worker has loaded them; after
         # that nothing needs the extracted files, and a ZIP that inflates stays there no longer.
@@ -79,7 +81,8 @@ def prune_extracted(extracted: Path, subs: list[Submission]) -> None:
 
 
 def _grade_all(subs: list[Submission], opts: GradeOptions, rubric, *, jobs: int, force: bool,
-               progress: bool, csv_dialect: str) -> BatchSummary:
+               progress: bool, csv_dialect: str,
+               dispatch: Callable[[list[Submission], Gradebook, str, BatchSummary], None] | None) -> BatchSummary:
     from grader.resources import default_rubric
     from grader.review.overrides import corrected_results, reconcile, write_class_pages, write_report
     from grader.review.similarity_report import similarity_step
@@ -96,6 +99,15 @@ def _grade_all(subs: list[Submission], opts: GradeOptions, rubric, *, jobs: int,
                 summary.skipped.append(sub.student)
             else:
                 todo.append(sub)
+        if dispatch is not None:  # another engine grades and stores them (grader.cluster: a Dask cluster)
+            dispatch(todo, book, rubric.digest, summary)
+            for sub in todo:
+                if sub.student in summary.graded and book.overrides(sub.student):
+                    stored = book.results([sub.student])
+                    if stored:  # a changed automatic verdict under an override -> "to confirm"
+                        reconcile(book, from_data(GradeResult, stored[0]["result"]))
+                        overridden.add(sub.student)
+            todo, progress = [], False
         bar = tqdm(total=len(todo), unit="entrega", disable=not progress, dynamic_ncols=True)
         stop = threading.Event()
         children: set[subprocess.Popen] = set()

@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--csv-dialect", choices=["en", "es"], default="en",
                    help="grades.csv for a Spanish-locale spreadsheet: 'es' = ';' separator, decimal comma")
+    g.add_argument("--cluster", type=_cluster_spec, metavar="SPEC",
+                   help="grade on a Dask cluster instead of local processes: local:N, tcp://HOST:PORT or "
+                   "slurm:N (needs the extra grader[cluster]; see README, 'Grading on several machines')")
+    g.add_argument("--cluster-timeout", type=float, default=10, metavar="S",
+                   help="seconds to wait for the Dask scheduler to answer (default 10)")
+    g.add_argument("--slurm-cores", type=int, default=2, help="CPUs of each SLURM job (default 2)")
+    g.add_argument("--slurm-memory", default="8GB", help="memory of each SLURM job (default 8GB)")
+    g.add_argument("--slurm-walltime", default="04:00:00", help="walltime of each SLURM job (default 04:00:00)")
     common(g)
 
     c = sub.add_parser("check", help="self-check one hand-in (students, CI)",
@@ -131,6 +139,15 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _cluster_spec(text: str):
+    from grader.cluster import parse_spec  # imports no Dask
+
+    try:
+        return parse_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _options(args: argparse.Namespace, budget_name: str):
 
     overrides = {"cell_timeout_s": args.cell_timeout, "total_timeout_s": args.total_timeout,
@@ -152,8 +169,18 @@ def cmd_grade(args: argparse.Namespace) -> int:
         raise GraderError(f"{args.path}: no such file or folder")
     from grader.batch import grade_batch
 
-    s = grade_batch(args.path, _options(args, args.budget), jobs=args.jobs, force=args.force,
-                    progress=not args.quiet, csv_dialect=args.csv_dialect)
+    opts = _options(args, args.budget)
+    dispatch = None
+    if args.cluster is not None:
+        from dataclasses import replace
+
+        from grader.cluster import ClusterDispatch, SlurmOptions
+
+        slurm = SlurmOptions(cores=args.slurm_cores, memory=args.slurm_memory, walltime=args.slurm_walltime)
+        dispatch = ClusterDispatch(replace(args.cluster, slurm=slurm), opts, progress=not args.quiet,
+                                   timeout_s=args.cluster_timeout)
+    s = grade_batch(args.path, opts, jobs=args.jobs, force=args.force, progress=not args.quiet,
+                    csv_dialect=args.csv_dialect, dispatch=dispatch)
     print(f"graded {len(s.graded)}, unchanged {len(s.skipped)}, grader errors {len(s.failed)}"
           f" -> {s.out_dir / 'index.html'}")
     from grader.load import file_stem

@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import keras
@@ -282,3 +288,59 @@ def trace_of(*fits: FitRecord) -> Trace:
 
 def train_rows(data, n=N):
     return (data.x_train[:n] / 255.0).astype(np.float32), data.y_train[:n]
+
+
+# ---------------------------------------------------------------- cluster: hand-ins and a CLI run
+
+STUDENTS = {"ana", "bruno", "carla"}
+
+SCRIPT_EX4 = """\
+from utils import *
+model = keras.Sequential([keras.layers.Flatten(input_shape=(28, 28)),
+    keras.layers.Dense(24, activation='relu'), keras.layers.Dense(10, activation='softmax')])
+model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+history = model.fit(x_train, y_train, epochs=1, batch_size=64, validation_split=0.2)
+model.evaluate(x_test, y_test)
+"""
+
+
+def fixed_notebook(units: int) -> nbformat.NotebookNode:
+    """The batch tests' tiny notebook with fixed cell ids: the same bytes (and digest) in every test."""
+    nb = tiny_notebook(units)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"
+    return nb
+
+
+def make_handins(folder: Path) -> Path:
+    """Three tiny hand-ins, one of each shape: a notebook, a folder of scripts, a ZIP with a notebook."""
+    folder.mkdir(parents=True)
+    nbformat.write(fixed_notebook(16), folder / "ana.ipynb")
+    (folder / "bruno").mkdir()
+    (folder / "bruno" / "utils.py").write_text(TINY, encoding="utf-8")
+    (folder / "bruno" / "ej4.py").write_text(SCRIPT_EX4, encoding="utf-8")
+    with zipfile.ZipFile(folder / "carla.zip", "w") as zf:
+        # A fixed date: the ZIP's bytes (its digest) are the same in every test.
+        zf.writestr(zipfile.ZipInfo("carla/trabajo2.ipynb", (2026, 1, 1, 0, 0, 0)), nbformat.writes(fixed_notebook(32)))
+    return folder
+
+
+def run_cli(*args: str, timeout: float = 900, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
+                          timeout=timeout, env=cli_env(), **kw)
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **extra)
+
+
+def gradebook_rows(out: Path) -> dict[str, dict]:
+    with sqlite3.connect(out / "gradebook.sqlite") as db:
+        return {s: {"status": st, "attempts": a, "result": json.loads(j)}
+                for s, st, a, j in db.execute("SELECT student, status, attempts, result_json FROM results")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
