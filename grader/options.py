@@ -34,6 +34,10 @@ class Limits:
     memory_mb: int = 6144
     output_bytes: int = 2_000_000  # total stdout/stream/display captured per hand-in; the rest dropped
     array_bytes: int = 1_500_000_000  # total .npy bytes saved per hand-in
+    # The work folder (cwd, HOME, TMPDIR) is a tmpfs of this size and number of files: a disk or
+    # inode flood stops there with ENOSPC. Its pages are memory, on top of memory_mb.
+    disk_mb: int = 1024
+    inodes: int = 20_000
 
 
 @dataclass(frozen=True)

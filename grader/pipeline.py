@@ -160,7 +160,7 @@ def _errors(sub: Submission, trace: Trace, texts) -> list[dict]:
 
 # The limit that stopped a cell (CellError.limit), and the rubric message that explains it.
 _LIMIT_MESSAGES = {"cell_timeout": "cell_timeout", "total_timeout": "cell_timeout_total", "memory": "cell_memory",
-                   "kernel_died": "cell_kernel_died"}
+                   "kernel_died": "cell_kernel_died", "disk": "cell_disk"}
 
 
 def _library_versions() -> dict[str, str]:

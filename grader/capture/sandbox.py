@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 
 from grader.capture.kernel import launcher
@@ -71,9 +72,18 @@ def scratch_folders() -> list[str]:
     return found
 
 
-def kernelspec(python: str, launcher_args: list[str]) -> dict:
-    """The kernel.json that starts the kernel through this launcher."""
-    argv = [python, "-I", os.path.abspath(launcher.__file__), *launcher_args,
+def install_launcher(folder: str) -> str:
+    """A copy of the launcher in the capture's root-only folder: started from the grader's checkout,
+    its path in /proc/1/cmdline would name the checkout inside the sandbox."""
+    path = os.path.join(folder, "launcher.py")
+    shutil.copyfile(launcher.__file__, path)
+    os.chmod(path, 0o600)
+    return path
+
+
+def kernelspec(python: str, launcher_path: str, launcher_args: list[str]) -> dict:
+    """The kernel.json that starts the kernel through the launcher at `launcher_path`."""
+    argv = [python, "-I", launcher_path, *launcher_args,
             "--", python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     return {"argv": argv, "display_name": "grader sandbox", "language": "python",
             "interrupt_mode": "signal", "metadata": {"debugger": False}}
@@ -81,7 +91,7 @@ def kernelspec(python: str, launcher_args: list[str]) -> dict:
 
 def write_kernelspec(spec_root: str, spec: dict) -> str:
     folder = os.path.join(spec_root, KERNEL_NAME)
-    os.makedirs(folder, exist_ok=True)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
     with open(os.path.join(folder, "kernel.json"), "w", encoding="utf-8") as fh:
         json.dump(spec, fh)
     return spec_root
