@@ -23,6 +23,8 @@ class Budget:
     quick_epochs: int = 2
     max_epochs: int = 100  # hard cap whatever the student asked
     time_budget_s: float = 1800  # per hand-in; when exceeded, remaining runs get status "budget"
+    # The trusted side's memory (RLIMIT_DATA): the worker's soft limit and the retrain child's limit.
+    memory_mb: int = 6144
 
 
 @dataclass(frozen=True)

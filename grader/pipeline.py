@@ -24,7 +24,7 @@ from grader.results import GradeResult
 def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
     """Grade one hand-in and write its trace, result JSON and report under opts.out_dir."""
     from grader.report import render_report
-    from grader.retrain.replay import retrain_trace
+    from grader.retrain.child import retrain_in_child
     from grader.rules import grade, load_rubric
     from grader.rules.attribution import attribute
     from grader.source.static import analyze
@@ -50,9 +50,10 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
 
     attribution = attribute(sub, trace)
     t = time.monotonic()
-    runs = retrain_trace(
-        trace,
+    runs = retrain_in_child(  # its own process: a memory limit, and killed at the time budget
+        work / "trace.json",
         work / "arrays",
+        work,
         final_model_id=attribution.final_model_id,
         budget=opts.budget,
         cache_dir=opts.retrain_cache,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -37,8 +38,12 @@ from grader.pipeline import grade_submission  # noqa: E402
 def main(argv: list[str]) -> int:
     quiet_tensorflow()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    opts = from_data(GradeOptions, job["options"])
+    # A soft limit: the kernel's launcher and the retrain child set their own (lower or higher).
+    memory = opts.budget.memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_DATA, (memory, resource.getrlimit(resource.RLIMIT_DATA)[1]))
     sub = load_submission(Path(job["submission"]), student=job["student"])
-    result = grade_submission(sub, from_data(GradeOptions, job["options"]))
+    result = grade_submission(sub, opts)
     Path(job["result"]).write_text(json.dumps(result.to_dict(), ensure_ascii=False), encoding="utf-8")
     return 0
 

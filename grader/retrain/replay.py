@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from grader.results import RunResult
 from grader.retrain import cache as retrain_cache
 from grader.retrain.allowlist import NotReproducible, build_callbacks, build_loss, build_optimizer, rebuild_model
 from grader.retrain.fit_data import FitData, ForgedLabels, prepare_fit, transformed_test
+from grader.retrain.plan import plan_runs
 
 __all__ = ["Budget", "NotReproducible", "rebuild_model", "retrain_trace"]
 
@@ -37,16 +39,13 @@ _THREADS = 2  # fixed, so the same inputs give the same floating-point sums on a
 
 
 def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None, budget: Budget = Budget(),
-                  cache_dir: Path | None = None, seed: int = 1234,
-                  data: FashionMNIST | None = None) -> list[RunResult]:
-    """One RunResult per fitted model object, in the order of their first fit."""
+                  cache_dir: Path | None = None, seed: int = 1234, data: FashionMNIST | None = None,
+                  on_run: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    """One RunResult per fitted model object, in the order of their first fit. `on_run` is called
+    with each run as soon as it is finished (grader.retrain.child streams them to its parent)."""
     deadline = time.monotonic() + budget.time_budget_s
     _configure_tensorflow()
-    groups: dict[int, list[FitRecord]] = {}
-    for fit in sorted(trace.fits, key=lambda f: f.index):
-        groups.setdefault(fit.model_id, []).append(fit)
-    runs = [RunResult(run_id=f"m{model_id}", model_id=model_id, fit_indices=[f.index for f in fits],
-                      is_final=model_id == final_model_id, seed=seed) for model_id, fits in groups.items()]
+    runs, groups = plan_runs(trace, final_model_id, seed)
     prepared: dict[tuple, FitData] = {}  # checked data by array digests: runs often share arrays
     # The final model is graded on its own numbers: train it first, so the time budget never starves it.
     for run in sorted(runs, key=lambda r: not r.is_final):
@@ -54,6 +53,8 @@ def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None,
             run.status, run.reason = "budget", f"retrain time budget of {budget.time_budget_s:.0f} s used up"
         else:
             _retrain_run(run, groups[run.model_id], Path(arrays_dir), budget, cache_dir, deadline, data, prepared)
+        if on_run is not None:
+            on_run(run)
     return runs
 
 

@@ -25,8 +25,9 @@ _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine, 155)
 _MNT_DETACH = 2
 _CLEAN = "GRADER_LAUNCHER_CLEAN"
 # Bound into the kernel's new root as they are (read access only: they belong to root). /dev brings
-# /dev/null and /dev/urandom; /sys, CPU facts for TensorFlow.
-_SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/dev", "/sys")
+# /dev/null and /dev/urandom; /sys, CPU facts for TensorFlow; the font cache (else rebuilt in HOME).
+_SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/dev", "/sys",
+           "/var/cache/fontconfig")
 SCRATCH_SIZE = "256m"  # each private /tmp-like tmpfs; its pages are memory outside the kernel's RSS
 
 
@@ -132,7 +133,7 @@ def _new_root(libc: ctypes.CDLL, plan: dict, opts: dict) -> None:
         if kind == "system" and os.path.islink(path):  # /bin -> usr/bin on a merged /usr
             os.symlink(os.readlink(path), target)
             continue
-        os.makedirs(target, exist_ok=True)
+        _make_dirs(new, path)
         if kind == "system":  # with what is mounted below (/dev/pts, /sys/fs/cgroup)
             _mount(libc, path, target, None, _MS_BIND | _MS_REC)
         elif kind == "keep":  # not recursive: the new root's own mount point lies below one of them
@@ -151,6 +152,17 @@ def _new_root(libc: ctypes.CDLL, plan: dict, opts: dict) -> None:
     os.chdir("/")
     _check(libc.umount2(b"/.old-root", _MNT_DETACH), "umount old root")
     os.rmdir("/.old-root")
+
+
+def _make_dirs(new: str, path: str) -> None:
+    """The folders of `path` under the new root, each 0711 (to pass through, not to list): the
+    kernel may reach /root/.pyenv/versions/3.11 without seeing what else /root held."""
+    current = new
+    for part in path.strip("/").split("/"):
+        current = os.path.join(current, part)
+        if not os.path.isdir(current):
+            os.mkdir(current)
+            os.chmod(current, 0o711)
 
 
 def _work_quota(libc: ctypes.CDLL, source: str, target: str, disk_mb: int, inodes: int, opts: dict) -> None:
