@@ -40,8 +40,9 @@ def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     opts = from_data(GradeOptions, job["options"])
     # A soft limit: the kernel's launcher and the retrain child set their own (lower or higher).
+    hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
     memory = opts.budget.memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_DATA, (memory, resource.getrlimit(resource.RLIMIT_DATA)[1]))
+    resource.setrlimit(resource.RLIMIT_DATA, (memory if hard == resource.RLIM_INFINITY else min(memory, hard), hard))
     sub = load_submission(Path(job["submission"]), student=job["student"])
     result = grade_submission(sub, opts)
     Path(job["result"]).write_text(json.dumps(result.to_dict(), ensure_ascii=False), encoding="utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -45,9 +46,11 @@ def test_full_batch_fit_hits_the_childs_memory_limit_not_the_worker(tmp_path: Pa
     (tmp_path / "arrays").mkdir()
     x, y = train_rows(fmnist, 3000)
     xl, yl = train_rows(fmnist, 20000)
+    wide = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(8192, activation="relu"),
+                             keras.layers.Dense(8192, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    # One batch of all 16000 training rows through two 8192-unit layers: gigabytes of activations.
     trace = trace_of(make_fit(tmp_path / "arrays", x, y, model_id=1, index=0),
-                     make_fit(tmp_path / "arrays", xl, yl, model_id=2, index=1, model=dense_model(8192),
-                              batch_size=16000))
+                     make_fit(tmp_path / "arrays", xl, yl, model_id=2, index=1, model=wide, batch_size=16000))
     runs, seconds = _child(tmp_path, trace, Budget(time_budget_s=120, memory_mb=2500))
     print(f"retrain child: {seconds:.1f} s; full-batch run: {runs['m2'].status}: {runs['m2'].reason}")
     assert runs["m1"].status == "ok"
