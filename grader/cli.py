@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="files and folders the student kernel may create (default 20000)")
         sp.add_argument("--retrain-budget", type=float, metavar="S",
                         help="seconds the trusted retrain may take per hand-in (default 1800)")
+        sp.add_argument("--retrain-memory-mb", type=int, metavar="MB",
+                        help="memory of the grader's own retrain process in MB (default 6144)")
 
     g = sub.add_parser("grade", help="grade every hand-in in a folder or ZIP (instructors)",
                        description="Grade a folder or ZIP of hand-ins into OUT: one report per hand-in, "
@@ -103,7 +105,8 @@ def _options(args: argparse.Namespace, budget_name: str):
 
     overrides = {"cell_timeout_s": args.cell_timeout, "total_timeout_s": args.total_timeout,
                  "memory_mb": args.memory_mb, "disk_mb": args.disk_mb, "inodes": args.inodes}
-    budget = {} if args.retrain_budget is None else {"time_budget_s": args.retrain_budget}
+    budget = {k: v for k, v in (("time_budget_s", args.retrain_budget), ("memory_mb", args.retrain_memory_mb))
+              if v is not None}
     return GradeOptions(
         out_dir=args.out,
         budget=Budget(name=budget_name, **budget),

@@ -24,6 +24,7 @@ from grader.codec import from_data
 from grader.gradebook import Gradebook
 from grader.results import GradeResult
 from tests.adversarial import make_hostile as hostile
+from tests.adversarial.isolation_attacks import huge_code_cell
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 HOSTILE = ROOT / "tests" / "adversarial"
@@ -40,6 +41,7 @@ def lay_out(handins: Path, alone_dir: Path, marker: str) -> None:
         if path.is_file() and path.suffix in (".ipynb", ".zip"):
             shutil.copyfile(path, handins / path.name)
     hostile.huge_notebook(handins / "loader_huge.ipynb")
+    huge_code_cell(handins / "iso_huge_code_cell.ipynb", hostile.PREFIX, hostile.notebook)
     for name in HONEST:  # a per-run secret that only the honest hand-ins contain
         nb = json.loads((handins / f"{name}.ipynb").read_text(encoding="utf-8"))
         nb["cells"].append({"cell_type": "markdown", "id": "marker", "metadata": {},

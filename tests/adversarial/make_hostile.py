@@ -48,6 +48,11 @@ else:  # run as a script
         VICTIM_MARKER,
     )
 
+if __package__:
+    from .isolation_attacks import ISOLATION_ATTACKS, ISOLATION_CASES
+else:
+    from isolation_attacks import ISOLATION_ATTACKS, ISOLATION_CASES
+
 __all__ = ["ATTACKS", "CASES", "CHDIR_DAEMON", "CROSS", "PORTS", "PWNED", "SHARED_ROOTS", "SIGNATURE_MTIME",
            "SLEEP_MARKERS", "VICTIM_MARKER", "huge_notebook", "write_all", "zip_bomb", "zip_slip"]
 
@@ -80,6 +85,7 @@ CASES: dict[str, str] = {
     "loader_zip_bomb": "ZIP whose notebook inflates to 300 MB",
     "loader_huge": "a 21 MB notebook (written by the test, not committed)",
     "zz_honest": "honest notebook, also graded alone for reference",
+    **ISOLATION_CASES,
 }
 
 PREFIX = [
@@ -128,7 +134,8 @@ def notebook(cells: list) -> nbformat.NotebookNode:
 
 
 def hostile_notebooks() -> dict[str, nbformat.NotebookNode]:
-    out = {name: notebook(PREFIX + [new_code_cell(src) for src in cells]) for name, cells in ATTACKS.items()}
+    out = {name: notebook(PREFIX + [new_code_cell(src) for src in cells])
+           for name, cells in {**ATTACKS, **ISOLATION_ATTACKS}.items()}
     out["01_cross_neighbours"] = notebook([PREFIX[0], new_code_cell(CROSS), *PREFIX[1:]])
     forged = out["forged_history"]
     forged.cells.insert(4, new_markdown_cell("## 4. Regularización y red final"))
