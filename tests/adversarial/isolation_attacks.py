@@ -78,7 +78,7 @@ lenta = Sequential([
     Dense(8192, activation='relu'),
     Dense(10, activation='softmax'),
 ])
-lenta.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+lenta.compile(optimizer='sgd', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
 lenta.fit(x_train, y_train, validation_split=0.2, epochs=1, batch_size=1)  # una época de horas"""],
 }
 
