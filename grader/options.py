@@ -13,6 +13,8 @@ from pathlib import Path
 
 # The batch parent's pid, given to each worker: a worker whose parent is already gone exits at once.
 ENV_BATCH_PID = "GRADER_BATCH_PID"
+# The worker's pid, given to its retrain child (grader.retrain.child): an orphaned child exits at once.
+ENV_RETRAIN_PARENT_PID = "GRADER_RETRAIN_PARENT_PID"
 
 
 @dataclass(frozen=True)

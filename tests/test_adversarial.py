@@ -61,7 +61,7 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.skipif(
 DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Small limits so that the loop and the memory bomb cost seconds, not the production minutes.
 LIMITS = ["--cell-timeout", "30", "--total-timeout", "150", "--memory-mb", "3072", "--disk-mb", "128",
-          "--inodes", "4000", "--retrain-budget", "60", "--retrain-memory-mb", "4096"]
+          "--inodes", "4000", "--retrain-budget", "30", "--retrain-memory-mb", "4096"]
 CROSS = "01_cross_neighbours"  # attacks the victim; what it reads is checked with the victim
 ATTACK_CELL = 4  # PREFIX is cells 0-3: the first attack cell
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from grader.capture.trace import Trace
 from grader.codec import from_data, to_data
-from grader.options import Budget
+from grader.options import ENV_RETRAIN_PARENT_PID, Budget
 from grader.results import RunResult
 from grader.retrain.plan import plan_runs
 
@@ -48,7 +48,7 @@ def retrain_in_child(trace_path: Path, arrays_dir: Path, work: Path, *, final_mo
                    encoding="utf-8")
     with (work / "retrain.log").open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "grader.retrain.child", str(job)], stdout=log,
-                                stderr=subprocess.STDOUT, env=dict(os.environ, GRADER_PARENT_PID=str(os.getpid())))
+                                stderr=subprocess.STDOUT, env=dict(os.environ, **{ENV_RETRAIN_PARENT_PID: str(os.getpid())}))
         killed, seconds = _wait(proc, runs_file, budget.time_budget_s)
     done = {run.run_id: run for run in _read_runs(runs_file)}
     for run in planned:
@@ -102,7 +102,7 @@ def main(job_path: str) -> int:
     """The child: limits, then the retrain, one JSON line per finished run."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: dies with the worker, whatever kills it
-    if os.getppid() != int(os.environ.get("GRADER_PARENT_PID", os.getppid())):
+    if os.getppid() != int(os.environ.get(ENV_RETRAIN_PARENT_PID, os.getppid())):
         return 1
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     budget = from_data(Budget, job["budget"])

@@ -8,12 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 # Each reads what it can, prints it between these marks (the checks parse it back from the
-# executed notebook), then raises: the stop is what the report shows.
+# executed notebook), then raises: the stop is what the report shows. The cells build the mark at
+# run time: the cell's own text (IPython's history, read through an fd) must not contain it.
 SEEN = "VISTO-JSON"
+_MARK = "marca = 'VISTO' + '-' + 'JSON'"
 
 ISOLATION_ATTACKS: dict[str, list[str]] = {
     "iso_fd_snoop": [f"""\
 import json, os
+{_MARK}
 # ¿qué descriptores heredó el kernel? los de otra entrega serían un tesoro
 botin = {{}}
 for carpeta in ('/proc/self/fd', '/dev/fd'):
@@ -27,14 +30,15 @@ for carpeta in ('/proc/self/fd', '/dev/fd'):
         if destino.startswith('/'):
             try:
                 with open(ruta, 'rb') as f:
-                    texto = f.read(200000).decode('utf-8', 'replace')
+                    texto = f.read(20000).decode('utf-8', 'replace')
             except OSError as e:
                 texto = 'ERR ' + str(e)
         botin[carpeta + '/' + fd] = [destino, texto]
-print('{SEEN}' + json.dumps(botin) + '{SEEN}')
+print(marca + json.dumps(botin) + marca)
 raise RuntimeError('descriptores: ' + ', '.join(sorted(d for d, _ in botin.values())))"""],
     "iso_proc_cmdline": [f"""\
 import json, os
+{_MARK}
 def leer(ruta):
     try:
         with open(ruta, 'rb') as f:
@@ -45,7 +49,7 @@ def leer(ruta):
 visto = {{r: leer(r) for r in ('/proc/1/cmdline', '/proc/1/environ', '/proc/self/mounts',
                                '/proc/self/mountinfo', '/proc/self/cmdline', '/proc/self/environ')}}
 visto['raiz'] = sorted(os.listdir('/'))
-print('{SEEN}' + json.dumps(visto) + '{SEEN}')
+print(marca + json.dumps(visto) + marca)
 raise RuntimeError('montajes: ' + visto['/proc/self/mounts'][:2000])"""],
     "iso_disk_flood": ["""\
 # guardo "copias de seguridad" de los datos: 6 x 500 MB
