@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 ATTACK_CELL = 4
 # The kernel's own streams and zmq sockets, and files of its own capture folder.
-OWN_FD = re.compile(r"^(pipe:|socket:|anon_inode:|/dev/null$|/dev/urandom$|/tmp/.*/grader-capture-[^/]+/)")
+OWN_FD = re.compile(r"^(pipe:|socket:|anon_inode:|/dev/null$|/dev/urandom$|/(.*/)?grader-capture-[^/]+/)")
 
 
 def _seen(batch: Batch, student: str) -> dict:
