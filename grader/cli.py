@@ -38,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds the whole hand-in may run in the kernel (default 900)")
         sp.add_argument("--memory-mb", type=int, metavar="MB",
                         help="memory of the student kernel in MB (default 6144)")
+        sp.add_argument("--disk-mb", type=int, metavar="MB",
+                        help="size of the student kernel's work folder in MB (default 1024)")
+        sp.add_argument("--inodes", type=int, metavar="N",
+                        help="files and folders the student kernel may create (default 20000)")
+        sp.add_argument("--retrain-budget", type=float, metavar="S",
+                        help="seconds the trusted retrain may take per hand-in (default 1800)")
+        sp.add_argument("--retrain-memory-mb", type=int, metavar="MB",
+                        help="memory of the grader's own retrain process in MB (default 6144)")
 
     g = sub.add_parser("grade", help="grade every hand-in in a folder or ZIP (instructors)",
                        description="Grade a folder or ZIP of hand-ins into OUT: one report per hand-in, "
@@ -151,10 +159,12 @@ def _cluster_spec(text: str):
 def _options(args: argparse.Namespace, budget_name: str):
 
     overrides = {"cell_timeout_s": args.cell_timeout, "total_timeout_s": args.total_timeout,
-                 "memory_mb": args.memory_mb}
+                 "memory_mb": args.memory_mb, "disk_mb": args.disk_mb, "inodes": args.inodes}
+    budget = {k: v for k, v in (("time_budget_s", args.retrain_budget), ("memory_mb", args.retrain_memory_mb))
+              if v is not None}
     return GradeOptions(
         out_dir=args.out,
-        budget=Budget(name=budget_name),
+        budget=Budget(name=budget_name, **budget),
         limits=Limits(**{k: v for k, v in overrides.items() if v is not None}),
         rubric_path=args.rubric,
         data_dir=args.data_dir,

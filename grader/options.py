@@ -13,6 +13,8 @@ from pathlib import Path
 
 # The batch parent's pid, given to each worker: a worker whose parent is already gone exits at once.
 ENV_BATCH_PID = "GRADER_BATCH_PID"
+# The worker's pid, given to its retrain child (grader.retrain.child): an orphaned child exits at once.
+ENV_RETRAIN_PARENT_PID = "GRADER_RETRAIN_PARENT_PID"
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class Budget:
     quick_epochs: int = 2
     max_epochs: int = 100  # hard cap whatever the student asked
     time_budget_s: float = 1800  # per hand-in; when exceeded, remaining runs get status "budget"
+    # The trusted side's memory (RLIMIT_DATA): the worker's soft limit and the retrain child's limit.
+    memory_mb: int = 6144
     check_s: float = 180  # quick: the WHOLE self-check (capture, retrain, rules, report); 0 = no bound
     report_reserve_s: float = 15  # quick: kept for the rules and the report after the retrain
 
@@ -44,6 +48,10 @@ class Limits:
     memory_mb: int = 6144
     output_bytes: int = 2_000_000  # total stdout/stream/display captured per hand-in; the rest dropped
     array_bytes: int = 1_500_000_000  # total .npy bytes saved per hand-in
+    # The work folder (cwd, HOME, TMPDIR) is a tmpfs of this size and number of files: a disk or
+    # inode flood stops there with ENOSPC. Its pages are memory, on top of memory_mb.
+    disk_mb: int = 1024
+    inodes: int = 20_000
 
 
 @dataclass(frozen=True)

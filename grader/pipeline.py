@@ -27,7 +27,7 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
     """Grade one hand-in and write its trace, result JSON and report under opts.out_dir (`progress`:
     a bar per retrained model, for `grader check`)."""
     from grader.report import render_report
-    from grader.retrain.replay import retrain_trace
+    from grader.retrain.child import retrain_in_child
     from grader.rules import grade, load_rubric
     from grader.rules.attribution import attribute
     from grader.source.static import analyze
@@ -57,9 +57,10 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
                                                      attribution.label_of_model(f.model_id)) for f in trace.fits})
     t = time.monotonic()
     retrain_s = opts.budget.retrain_seconds(t - started)  # the quick budget bounds the whole check
-    runs = retrain_trace(
-        trace,
+    runs = retrain_in_child(  # its own process: a memory limit, and killed at the time budget
+        work / "trace.json",
         work / "arrays",
+        work,
         final_model_id=attribution.final_model_id,
         budget=replace(opts.budget, time_budget_s=retrain_s),
         cache_dir=opts.retrain_cache,
@@ -186,7 +187,7 @@ def _errors(sub: Submission, trace: Trace, texts) -> list[dict]:
 
 # The limit that stopped a cell (CellError.limit), and the rubric message that explains it.
 _LIMIT_MESSAGES = {"cell_timeout": "cell_timeout", "total_timeout": "cell_timeout_total", "memory": "cell_memory",
-                   "kernel_died": "cell_kernel_died"}
+                   "kernel_died": "cell_kernel_died", "disk": "cell_disk"}
 
 
 def _library_versions() -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -38,12 +39,17 @@ from grader.results import StudentRecord  # noqa: E402
 def main(argv: list[str]) -> int:
     quiet_tensorflow()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    opts = from_data(GradeOptions, job["options"])
+    # A soft limit: the kernel's launcher and the retrain child set their own (lower or higher).
+    hard = resource.getrlimit(resource.RLIMIT_DATA)[1]
+    memory = opts.budget.memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_DATA, (memory if hard == resource.RLIM_INFINITY else min(memory, hard), hard))
     sub = load_submission(Path(job["submission"]), student=job["student"],
                           workdir=Path(job["workdir"]) if job.get("workdir") else None)
     if job.get("record") is not None:
         sub.record = from_data(StudentRecord, job["record"])
     sub.notes = job.get("notes", sub.notes)
-    result = grade_submission(sub, from_data(GradeOptions, job["options"]))
+    result = grade_submission(sub, opts)
     Path(job["result"]).write_text(json.dumps(result.to_dict(), ensure_ascii=False), encoding="utf-8")
     return 0
 

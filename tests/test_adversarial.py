@@ -50,13 +50,22 @@ from tests.adversarial.harness import (
     texts,
     tree_digest,
 )
+from tests.adversarial.isolation_checks import (  # noqa: F401  (collected here: they share the batch)
+    test_disk_and_inode_floods_stop_at_the_quota_with_a_spanish_message,
+    test_fd_snooping_finds_no_other_students_content,
+    test_full_batch_fit_stays_within_the_retrain_childs_memory_limit,
+    test_huge_code_cell_is_reported_not_parsed,
+    test_sandbox_command_line_environment_and_mounts_name_no_hidden_folder,
+    test_very_long_epoch_is_stopped_at_the_retrain_budget,
+)
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.skipif(
     not IS_ROOT, reason="hostile code is only safe to run under the root-only sandbox (uid drop, namespaces)")]
 
 DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Small limits so that the loop and the memory bomb cost seconds, not the production minutes.
-LIMITS = ["--cell-timeout", "30", "--total-timeout", "150", "--memory-mb", "3072"]
+LIMITS = ["--cell-timeout", "30", "--total-timeout", "150", "--memory-mb", "3072", "--disk-mb", "128",
+          "--inodes", "4000", "--retrain-budget", "30", "--retrain-memory-mb", "4096"]
 CROSS = "01_cross_neighbours"  # attacks the victim; what it reads is checked with the victim
 ATTACK_CELL = 4  # PREFIX is cells 0-3: the first attack cell
 
@@ -246,13 +255,16 @@ def test_canary_readable_only_by_root_never_leaks(batch: Batch) -> None:
     assert not leaks, leaks
 
 
-FLAG_RULES = ("suspicious_code", "fits_recorded", "reported_vs_reproduced")
+FLAG_RULES = ("suspicious_code", "fits_recorded", "reported_vs_reproduced", "code_parses")
 TWINS = ("hidden_open_fit", "forged_twin_honest")  # the references the hidden and forged hand-ins are held to
 # Training hidden from the probe's fit wrapper (issue 18): the protocol rules flag it, at its cell.
 HIDDEN_VARIANTS = ["hidden_mro_fit", "hidden_train_on_batch", "hidden_gradient_tape"]
+# Attacks on the grader's own retrain: the report's runs table says what stopped them (isolation_checks).
+RETRAIN_SIDE = ("iso_full_batch_fit", "iso_long_epoch")
 
 
-@pytest.mark.parametrize("student", [c for c in hostile.CASES if c not in (*HONEST, *TWINS) and not c.startswith("loader_")])
+@pytest.mark.parametrize("student", [c for c in hostile.CASES if c not in (*HONEST, *TWINS, *RETRAIN_SIDE)
+                                     and not c.startswith("loader_")])
 def test_every_attack_has_an_entry_in_its_report(batch: Batch, student: str) -> None:
     """The student reads in Spanish what stopped or flagged the attack, next to the cell; the
     instructor gets the rule, the evidence, or the sandbox's own English detail."""

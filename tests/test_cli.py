@@ -80,3 +80,24 @@ def test_kernel_limits_reach_the_worker_unchanged():
     spec = json.loads(json.dumps(_job_spec(Submission("s", Path("s.ipynb"), "ipynb"), opts, Path("r.json"))))
     # The worker gets the cache folder resolved (OUT/.cache), everything else as given.
     assert from_data(GradeOptions, spec["options"]) == dataclasses.replace(opts, cache_dir=opts.retrain_cache)
+
+
+def test_quota_and_retrain_limits_reach_the_worker_unchanged():
+    """--disk-mb/--inodes (the kernel's work folder) and --retrain-budget/--retrain-memory-mb (the
+    trusted retrain child) survive the batch's job file."""
+    from grader.batch import _job_spec
+    from grader.cli import _options, build_parser
+    from grader.codec import from_data
+    from grader.load import Submission
+    from grader.options import GradeOptions
+
+    args = build_parser().parse_args(["grade", "x", "--disk-mb", "128", "--inodes", "4000", "--retrain-budget",
+                                      "30", "--retrain-memory-mb", "4096"])
+    opts = _options(args, "quick")
+    assert (opts.limits.disk_mb, opts.limits.inodes) == (128, 4000)
+    assert (opts.budget.name, opts.budget.time_budget_s, opts.budget.memory_mb) == ("quick", 30.0, 4096)
+    spec = json.loads(json.dumps(_job_spec(Submission("s", Path("s.ipynb"), "ipynb"), opts, Path("r.json"))))
+    worker = from_data(GradeOptions, spec["options"])
+    assert (worker.limits, worker.budget) == (opts.limits, opts.budget)
+    default = _options(build_parser().parse_args(["grade", "x"]), "full")
+    assert (default.limits.disk_mb, default.budget.memory_mb, default.budget.time_budget_s) == (1024, 6144, 1800)

@@ -41,6 +41,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"(?:Cell In\s*\[\d*\]|Input In \[\d*\]|<ipython-input-[^>]*>), line (\d+)")
 _TRACEBACK_CHARS = 3000
 _TIMEOUT = "GraderCellTimeout"
+_DISK_FULL = re.compile(r"\[Errno (28|27|122)\]")  # ENOSPC, EFBIG, EDQUOT
 
 
 def capture_submission(sub: Submission, out_dir: Path, *, limits: Limits = Limits(),
@@ -94,7 +95,7 @@ class _Run:
 
     def execute(self) -> None:
         fsize_mb = max(256, min(self.limits.array_bytes, 4 * 2**30) // 2**20 + 64)
-        install_kernelspec(self.ws, self.limits.memory_mb, fsize_mb)
+        install_kernelspec(self.ws, self.limits, fsize_mb)
         km = AsyncKernelManager(kernel_name=KERNEL_NAME,
                                 kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.ws.spec_root)]),
                                 connection_file=str(self.ws.runtime / "kernel.json"))
@@ -175,7 +176,7 @@ class _Run:
             # Go on only when the interrupted kernel answers again (a loop in C code may not).
             return not total and self._hidden(client, "pass", timeout=5, step="ping") is None
         if reply is not None:
-            self.trace.errors.append(_cell_error(index, reply))
+            self.trace.errors.append(_cell_error(index, reply, self.limits))
         return True
 
     def _hidden(self, client: NotebookClient, source: str, timeout: float, step: str,
@@ -324,10 +325,13 @@ def _content_size(content: Any, depth: int = 0) -> int:
     return 8
 
 
-def _cell_error(index: int, reply: dict) -> CellError:
+def _cell_error(index: int, reply: dict, limits: Limits) -> CellError:
     lines = [_ANSI.sub("", str(t)) for t in reply.get("traceback") or []]
     text = "\n".join(lines)
     match = _CELL_LINE.search(text) or re.search(r"line (\d+)", str(reply.get("evalue", "")))
-    return CellError(cell=index, ename=str(reply.get("ename", "Error"))[:200],
-                     evalue=student_text(str(reply.get("evalue", ""))),
-                     line=int(match.group(1)) if match else None, traceback=text[-_TRACEBACK_CHARS:])
+    error = CellError(cell=index, ename=str(reply.get("ename", "Error"))[:200],
+                      evalue=student_text(str(reply.get("evalue", ""))),
+                      line=int(match.group(1)) if match else None, traceback=text[-_TRACEBACK_CHARS:])
+    if _DISK_FULL.match(error.evalue):  # the work folder's tmpfs (size or inodes) or RLIMIT_FSIZE
+        error.limit, error.limit_value = "disk", float(limits.disk_mb)
+    return error

@@ -135,7 +135,7 @@ class TrainStepRecord:
 
 
 # The limits with which the grader stops a cell (CellError.limit); the rubric explains each one.
-LIMITS = ("cell_timeout", "total_timeout", "memory", "kernel_died")
+LIMITS = ("cell_timeout", "total_timeout", "memory", "kernel_died", "disk")
 
 
 @dataclass

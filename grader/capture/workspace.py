@@ -1,7 +1,9 @@
 """The fresh temporary folder one hand-in's kernel runs in (grader side of the sandbox).
 
 Layout under a root folder (mode 0711: other users can pass through, not list it):
-  spec/                     kernelspec for the launcher (root only)
+  spec/                     root only (0700): kernelspec, a copy of the launcher and mounts.json,
+                            the kernel's mount plan (read by the launcher, never on a command line)
+  newroot/                  mount point of the kernel's new root (see kernel/launcher.py)
   probe-<rand>/grader_probe*.py  COPIES of grader/capture/kernel/probe.py, names.py, legacy.py
                             and steps.py: the kernel's only PYTHONPATH
   work-<rand>/              cwd and HOME of the kernel: a copy of the hand-in's files, and
@@ -35,6 +37,7 @@ from grader.capture.kernel import names as probe_names
 from grader.capture.kernel import probe
 from grader.capture.kernel import steps as probe_steps
 from grader.load import Submission, is_ignored
+from grader.options import Limits
 
 MAX_HANDIN_BYTES = 200 * 2**20  # a hand-in folder bigger than this is copied only in part
 
@@ -50,10 +53,10 @@ class Workspace:
     log: Path
     uid: int | None = None  # the kernel's uid when the grader drops privileges
     gid: int | None = None
-    isolate_net: bool = False  # own mount, network and PID namespaces
-    hide: list[str] = field(default_factory=list)  # covered by an empty tmpfs in the kernel
+    isolate_net: bool = False  # own mount, network and PID namespaces, and a new root
+    keep: list[str] = field(default_factory=list)  # bound into the kernel's new root (besides /usr, /etc ...)
+    hide: list[str] = field(default_factory=list)  # inside a kept folder, yet covered by an empty tmpfs
     scratch: list[str] = field(default_factory=list)  # world-writable: a private tmpfs in the kernel
-    keep: list[str] = field(default_factory=list)  # bound back in place under a covered folder
     messages: list[str] = field(default_factory=list)
     slot: uid_slots.Slot | None = None
 
@@ -92,15 +95,17 @@ def create_workspace(sub: Submission, data_dir: Path | None, out_dir: Path | Non
     if isolate and root_user and _namespaces_work():
         ws.isolate_net = True
         ws.keep = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), str(root)})
-        ws.hide = _hidden_folders([pwd.getpwuid(0).pw_dir, Path(sub.path).resolve().parent,
-                                   Path(out_dir).resolve().parent if out_dir else None,
-                                   *grader_folders(), *private], ws.keep, str(root))
+        # Everything else is simply absent from the kernel's root; these are the private folders that
+        # lie inside a kept one (the grader installed into the virtualenv's site-packages).
+        ws.hide = _hidden_inside(ws.keep, [pwd.getpwuid(0).pw_dir, Path(sub.path).resolve().parent,
+                                           Path(out_dir).resolve().parent if out_dir else None,
+                                           *grader_folders(), *private], str(root))
         ws.scratch = sandbox.scratch_folders()
     elif isolate:
         ws.messages.append("sandbox: no mount/network/PID namespaces (needs root); the kernel has network"
                            " access, shares /tmp and sees the grader's files and processes")
     python = [os.path.realpath(sys.executable), os.path.realpath(sys.base_prefix)]
-    reachable = all(_others_can_reach(p, ws.hide + ws.scratch) for p in python)
+    reachable = all(_others_can_reach(p, ws.keep if ws.isolate_net else None) for p in python)
     if drop_privileges and root_user and reachable:
         ws.slot = uid_slots.acquire()
         ws.uid = ws.gid = ws.slot.uid
@@ -111,9 +116,6 @@ def create_workspace(sub: Submission, data_dir: Path | None, out_dir: Path | Non
     elif drop_privileges:
         ws.messages.append("sandbox: grader is not root; the kernel runs as the grader's own user")
     return ws
-
-
-_SYSTEM_DIRS = {"/", "/tmp", "/usr", "/etc", "/var", "/home", "/opt", "/lib", "/bin", "/srv", "/mnt", "/work"}
 
 
 def grader_folders() -> list[Path]:
@@ -129,53 +131,52 @@ def _namespaces_work() -> bool:
     return sandbox.namespaces_work()
 
 
-def _hidden_folders(candidates: list, keep: list[str], workspace: str) -> list[str]:
-    """Existing folders to cover, minus system folders, the kept folders themselves, the workspace,
-    and folders already hidden by a shorter one (unless a kept folder in between brings them back:
-    the grader's package inside a virtualenv inside a hidden checkout is hidden on its own)."""
+def _hidden_inside(keep: list[str], candidates: list, workspace: str) -> list[str]:
+    """The existing candidate folders that lie inside a kept folder (the workspace aside), outermost
+    first and without the ones already inside another."""
     found: list[str] = []
     for candidate in candidates:
         if candidate is None:
             continue
         path = os.path.realpath(candidate)
-        in_workspace = path == workspace or path.startswith(workspace + "/")
-        if path in _SYSTEM_DIRS or path in keep or in_workspace or not os.path.isdir(path) or path in found:
-            continue
-        found.append(path)
+        inside = any(path.startswith(k.rstrip("/") + "/") for k in keep)
+        if inside and os.path.isdir(path) and not path.startswith(workspace + "/") and path not in found:
+            found.append(path)
     found.sort(key=len)
-
-    def covered(p: str, q: str) -> bool:
-        return (p == q or p.startswith(q + "/")) and not any(
-            p.startswith(k + "/") and k.startswith(q + "/") for k in keep)
-
-    return [p for i, p in enumerate(found) if not any(covered(p, q) for q in found[:i])]
+    return [p for i, p in enumerate(found) if not any(p.startswith(q + "/") for q in found[:i])]
 
 
-def _others_can_reach(path: str, hidden: list[str]) -> bool:
-    """Can a user other than the owner traverse every folder above `path`? A hidden folder
-    becomes a 0711 tmpfs in the kernel, so it counts as traversable."""
-    folder = os.path.dirname(path)
+def _others_can_reach(path: str, keep: list[str] | None) -> bool:
+    """Can a user other than the owner traverse every folder above `path`? In the kernel's new
+    root (`keep` given) the folders above a kept one are made fresh (0755): only the part from
+    the kept folder down counts."""
+    folder = path if keep is not None and path in keep else os.path.dirname(path)
     while True:
-        if folder not in hidden and not os.stat(folder).st_mode & stat.S_IXOTH:
+        if not os.stat(folder).st_mode & stat.S_IXOTH:
             return False
-        if folder == "/":
+        if folder == "/" or (keep is not None and folder in keep):
             return True
         folder = os.path.dirname(folder)
 
 
-def launcher_args(ws: Workspace, memory_mb: int, fsize_mb: int, nproc: int = 1024) -> list[str]:
-    args = []
-    if ws.isolate_net:
-        args += ["--isolate", json.dumps({"hide": ws.hide, "scratch": ws.scratch, "keep": ws.keep})]
-    args += ["--work", str(ws.work), "--log", str(ws.log), "--memory-mb", str(memory_mb),
+def install_kernelspec(ws: Workspace, limits: Limits, fsize_mb: int, nproc: int = 1024) -> None:
+    """The kernelspec, the launcher's copy and (isolated) the root-only mount plan, in spec/."""
+    folder = ws.spec_root / sandbox.KERNEL_NAME
+    folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+    os.chmod(ws.spec_root, 0o700)
+    args = ["--work", str(ws.work), "--log", str(ws.log), "--memory-mb", str(limits.memory_mb),
             "--fsize-mb", str(fsize_mb), "--nproc", str(nproc), "--probe-dir", str(ws.probe_dir)]
+    if ws.isolate_net:
+        plan = {"new_root": str(ws.root / "newroot"), "keep": ws.keep, "hide": ws.hide, "scratch": ws.scratch,
+                "disk_mb": limits.disk_mb, "inodes": limits.inodes}
+        (ws.root / "newroot").mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(folder / "mounts.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(plan, fh)
+        args += ["--mounts", str(folder / "mounts.json")]
     if ws.uid is not None:
         args += ["--uid", str(ws.uid), "--gid", str(ws.gid)]
-    return args
-
-
-def install_kernelspec(ws: Workspace, memory_mb: int, fsize_mb: int) -> None:
-    spec = sandbox.kernelspec(sys.executable, launcher_args(ws, memory_mb, fsize_mb))
+    spec = sandbox.kernelspec(sys.executable, sandbox.install_launcher(str(folder)), args)
     sandbox.write_kernelspec(str(ws.spec_root), spec)
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from grader.results import RunResult
 from grader.retrain import cache as retrain_cache
 from grader.retrain.allowlist import NotReproducible, build_callbacks, build_loss, build_optimizer, rebuild_model
 from grader.retrain.fit_data import FitData, ForgedLabels, prepare_fit, transformed_test
+from grader.retrain.plan import plan_runs
 from grader.retrain.progress import RetrainProgress, shifted
 
 __all__ = ["Budget", "NotReproducible", "rebuild_model", "retrain_trace"]
@@ -38,16 +40,15 @@ _THREADS = 2  # fixed, so the same inputs give the same floating-point sums on a
 
 
 def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None, budget: Budget = Budget(),
-                  cache_dir: Path | None = None, seed: int = 1234,
-                  data: FashionMNIST | None = None, progress: RetrainProgress | None = None) -> list[RunResult]:
-    """One RunResult per fitted model object, in the order of their first fit (`progress`: the bars)."""
+                  cache_dir: Path | None = None, seed: int = 1234, data: FashionMNIST | None = None,
+                  progress: RetrainProgress | None = None,
+                  on_run: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    """One RunResult per fitted model object, in the order of their first fit (`progress`: the bars).
+    `on_run` is called with each run as soon as it is finished (grader.retrain.child streams them
+    to its parent)."""
     deadline = time.monotonic() + budget.time_budget_s
     _configure_tensorflow()
-    groups: dict[int, list[FitRecord]] = {}
-    for fit in sorted(trace.fits, key=lambda f: f.index):
-        groups.setdefault(fit.model_id, []).append(fit)
-    runs = [RunResult(run_id=f"m{model_id}", model_id=model_id, fit_indices=[f.index for f in fits],
-                      is_final=model_id == final_model_id, seed=seed) for model_id, fits in groups.items()]
+    runs, groups = plan_runs(trace, final_model_id, seed)
     prepared: dict[tuple, FitData] = {}  # checked data by array digests: runs often share arrays
     fused: set[str] | None = None  # runs trained together (grader.retrain.fused), once the final one is done
     # The final model is graded on its own numbers: train it first, so the time budget never starves it.
@@ -62,6 +63,8 @@ def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None,
         else:
             _retrain_run(run, groups[run.model_id], Path(arrays_dir), budget, cache_dir, deadline, data, prepared,
                          progress)
+        if on_run is not None:
+            on_run(run)
     return runs
 
 

@@ -16,7 +16,7 @@ from grader.load import Cell
 from grader.results import EXERCISES, Evidence, Verdict
 from grader.rules.attribution import fold, marker_exercise
 from grader.rules.base import BaseRule, RuleContext, where
-from grader.source.static import strip_magics
+from grader.source.parsed import parse_cell
 
 _STATEMENT = re.compile(r"^\W*\*\*\W*(ejercicio|pregunta)\s*\d")  # the template's bold statements
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
@@ -29,7 +29,8 @@ def words(text: str) -> int:
 def comments_and_docstrings(source: str) -> str:
     """Prose inside Python code: # comments and string statements (docstrings)."""
     parts = []
-    code, _ = strip_magics(source)
+    parsed = parse_cell(source)
+    code = parsed.source
     if code is None:
         return ""
     try:
@@ -38,11 +39,9 @@ def comments_and_docstrings(source: str) -> str:
                 parts.append(tok.string.lstrip("#").strip())
     except (tokenize.TokenError, IndentationError, SyntaxError):
         parts += [line.split("#", 1)[1] for line in code.splitlines() if "#" in line]
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
+    if parsed.tree is None:
         return "\n".join(parts)
-    for node in ast.walk(tree):
+    for node in ast.walk(parsed.tree):
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             parts.append(node.value.value)
     return "\n".join(parts)

@@ -59,12 +59,19 @@ class CellsRun(BaseRule):
 
 class CodeParses(BaseRule):
     id = "code_parses"
-    messages = ("pass", "fail", "skip")
+    messages = ("pass", "fail", "warn", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.submission.code_cells:
             return self.skip(ctx, "no_code")
         errors = ctx.static.get("syntax_errors", [])
+        # Cells over the static analysis' size limit (grader.source.parsed) were never parsed: say so.
+        large = [u for u in ctx.static.get("unanalyzed", []) if u.get("reason") == "too_large"]
+        if not errors and large:
+            evidence = [Evidence(cell=u["cell"], line=None, excerpt="", values={"chars": u.get("chars")})
+                        for u in large[:MAX_EVIDENCE]]
+            return self.verdict(ctx, "warn", values={"where": ", ".join(where(ctx, u["cell"]) for u in large),
+                                                     "value": large[0].get("limit")}, evidence=evidence)
         if not errors:
             return self.verdict(ctx, "pass")
         details = "; ".join(f"{where(ctx, e['cell'], e['line'])}: {e['msg']}" for e in errors[:MAX_EVIDENCE])

@@ -23,6 +23,7 @@ from grader.load import Submission
 from grader.results import Verdict
 from grader.rules.base import MAX_EVIDENCE, BaseRule, RuleContext, evidence_at, names, where
 from grader.source.fit_sites import ExpectedFit, expected_fits, reached_calls
+from grader.source.parsed import parse_cell
 from grader.source.static import strip_magics
 from grader.source.train_steps import method_call
 
@@ -221,10 +222,8 @@ def _replaced(tampered: list[Tampering]) -> str:
 def _replacing_line(sub: Submission, cell: int) -> int | None:
     """The line of the cell that assigns a Keras method (`keras.Model.fit = ...`, `setattr(.., 'fit',
     ..)`): the probe notices the change later, at its next call."""
-    source, _ = strip_magics(sub.cells[cell].source) if 0 <= cell < len(sub.cells) else (None, [])
-    try:
-        tree = ast.parse(source or "")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = parse_cell(sub.cells[cell].source).tree if 0 <= cell < len(sub.cells) else None
+    if tree is None:
         return None
     for node in ast.walk(tree):
         targets = node.targets if isinstance(node, ast.Assign) else []

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.load import Submission
-from grader.source.static import strip_magics
+from grader.source.parsed import parse_cell
 from grader.source.train_steps import method_call
 
 # Keywords only Keras' fit takes: a `.fit(` with one of them (or on a compiled object) is training,
@@ -72,13 +72,11 @@ class _Program:
         # recorded at line 1 (the outermost frame of the cell).
         self.magic_cells: set[int] = set()
         for cell in sub.code_cells:
-            source, magics = strip_magics(cell.source)
-            if source is None:
+            parsed = parse_cell(cell.source)
+            if parsed.tree is None:
                 continue
-            try:
-                self.trees[cell.index] = ast.parse(source)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                continue
+            self.trees[cell.index] = parsed.tree
+            magics = parsed.magics
             if magics and magics[0][0] == 1 and magics[0][1].startswith("%%"):
                 self.magic_cells.add(cell.index)
         self.bindings: dict[str, list[_Binding]] = {}

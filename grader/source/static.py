@@ -26,6 +26,9 @@ import re
 from typing import Any
 
 from grader.load import Cell, Submission
+from grader.source.parsed import MAX_CELL_CHARS, parse_cell, strip_magics
+
+__all__ = ["analyze", "strip_magics"]
 from grader.source.train_steps import cell_steps, class_like, method_call, record_assignments
 
 STATIC_VERSION = 1
@@ -106,22 +109,25 @@ def analyze(sub: Submission) -> dict[str, Any]:
     assigned: dict[str, str] = {}  # name -> source of its last assignment, for train_steps
     for cell in sub.code_cells:
         facts["code_cells"] += 1
-        source, magics = strip_magics(cell.source)
-        facts["magics"] += [{"cell": cell.index, "line": n, "text": t} for n, t in magics]
+        parsed = parse_cell(cell.source)
+        if parsed.too_large:
+            facts["unanalyzed"].append({"cell": cell.index, "reason": "too_large", "chars": len(cell.source),
+                                        "limit": MAX_CELL_CHARS})
+            continue
+        source, tree, exc = parsed.source, parsed.tree, parsed.error
+        facts["magics"] += [{"cell": cell.index, "line": n, "text": t} for n, t in parsed.magics]
         if source is None:
             continue
         if re.search(r"fashion[-_ ]?mnist", cell.source, re.IGNORECASE):
             facts["uses_fashion_mnist"] = True
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError) as exc:  # ValueError: null bytes (Python < 3.12)
+        if isinstance(exc, (SyntaxError, ValueError)):  # ValueError: null bytes (Python < 3.12)
             line = getattr(exc, "lineno", None) or 1
             msg = getattr(exc, "msg", None) or str(exc)
             facts["syntax_errors"].append(
                 {"cell": cell.index, "line": line, "msg": msg, "text": (getattr(exc, "text", "") or "").strip()[:200]}
             )
             continue
-        except (RecursionError, MemoryError):
+        if tree is None:  # RecursionError, MemoryError
             facts["unanalyzed"].append({"cell": cell.index, "reason": "too deeply nested to parse"})
             continue
         try:
@@ -138,27 +144,6 @@ def analyze(sub: Submission) -> dict[str, Any]:
             facts.setdefault("truncated", {})[kind] = len(facts[kind])
             del facts[kind][_MAX_FACTS:]
     return facts
-
-
-def strip_magics(source: str) -> tuple[str | None, list[tuple[int, str]]]:
-    """Blank out IPython magics and shell lines, keeping line numbers; None for non-Python cells."""
-    lines = re.split(r"\r\n|\r|\n", source)  # Python's own line breaks only (not \f, \u2028, ...)
-    found: list[tuple[int, str]] = []
-    first = lines[0].strip() if lines else ""
-    if first.startswith("%%"):
-        name = first[2:].split()[0] if len(first) > 2 else ""
-        found.append((1, first))
-        if name not in _PYTHON_CELL_MAGICS:
-            return None, found
-        lines[0] = ""
-    for i, line in enumerate(lines):
-        stripped = line.lstrip()
-        if stripped.startswith(("%", "!")) or (stripped.endswith("?") and not stripped.startswith("#")
-                                                 and re.fullmatch(r"[\w.]+\?\??", stripped)):
-            found.append((i + 1, stripped))
-            indent = line[: len(line) - len(stripped)]
-            lines[i] = indent + "pass" if indent else ""
-    return "\n".join(lines), found
 
 
 class _CellVisitor(ast.NodeVisitor):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.load import Cell, Submission
-from grader.source.static import strip_magics
+from grader.source.parsed import parse_cell
 
 MAX_FOUND_CHARS = 80
 MAX_FINDINGS = 200  # a generated cell with 10,000 os.kill calls must not bloat the verdict
@@ -58,13 +58,12 @@ def find_suspicious(sub: Submission, patterns: SuspiciousPatterns) -> list[dict[
     aliases: dict[str, str] = {}
     findings: list[dict[str, Any]] = []
     for cell in sub.code_cells:
-        source, magics = strip_magics(cell.source)
+        parsed = parse_cell(cell.source)
+        if parsed.too_large:
+            continue  # code_parses says it was not analysed
+        source, magics, tree = parsed.source, list(parsed.magics), parsed.tree
         findings += _shell_findings(cell, source, magics, patterns, strings)
-        if source is None:
-            continue
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        if tree is None:
             continue  # code_parses reports it; a cell that is not Python runs nothing
         try:
             found = _CellScan(cell, patterns, strings, aliases).scan(tree)

@@ -25,10 +25,11 @@ from grader.gradebook import Gradebook
 from grader.results import GradeResult
 from tests.adversarial import hostile_names
 from tests.adversarial import make_hostile as hostile
+from tests.adversarial.isolation_attacks import huge_code_cell
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 HOSTILE = ROOT / "tests" / "adversarial"
-BATCH_TIMEOUT_S = 1500
+BATCH_TIMEOUT_S = 2400  # 35 hand-ins at ~100 s each (2 jobs) on the shared 2-core machine
 SAFETY_RSS = 8 * 2**30  # the test's own guard for the shared machine, far above the test's limits
 HONEST = ("zz_honest", "00_victim_honest")
 IS_ROOT = os.geteuid() == 0
@@ -42,6 +43,7 @@ def lay_out(handins: Path, alone_dir: Path, marker: str) -> None:
             shutil.copyfile(path, handins / path.name)
     hostile.huge_notebook(handins / "loader_huge.ipynb")
     hostile_names.lay_out(handins)  # names git cannot hold, and ZIPs too big to commit
+    huge_code_cell(handins / "iso_huge_code_cell.ipynb", hostile.PREFIX, hostile.notebook)
     for name in HONEST:  # a per-run secret that only the honest hand-ins contain
         nb = json.loads((handins / f"{name}.ipynb").read_text(encoding="utf-8"))
         nb["cells"].append({"cell_type": "markdown", "id": "marker", "metadata": {},

@@ -50,6 +50,11 @@ else:  # run as a script
         VICTIM_MARKER,
     )
 
+if __package__:
+    from .isolation_attacks import ISOLATION_ATTACKS, ISOLATION_CASES
+else:
+    from isolation_attacks import ISOLATION_ATTACKS, ISOLATION_CASES
+
 __all__ = ["ATTACKS", "CASES", "CHDIR_DAEMON", "CROSS", "PORTS", "PWNED", "SHARED_ROOTS", "SIGNATURE_MTIME",
            "SLEEP_MARKERS", "VICTIM_MARKER", "huge_notebook", "write_all", "zip_bomb", "zip_slip"]
 
@@ -83,6 +88,7 @@ CASES: dict[str, str] = {
     "loader_huge": "a 21 MB notebook (written by the test, not committed)",
     "zz_honest": "honest notebook, also graded alone for reference",
     **hidden.CASES,  # hidden training and forged claims (issue 18)
+    **ISOLATION_CASES,
 }
 
 PREFIX = [
@@ -131,7 +137,8 @@ def notebook(cells: list) -> nbformat.NotebookNode:
 
 
 def hostile_notebooks() -> dict[str, nbformat.NotebookNode]:
-    out = {name: notebook(PREFIX + [new_code_cell(src) for src in cells]) for name, cells in ATTACKS.items()}
+    out = {name: notebook(PREFIX + [new_code_cell(src) for src in cells])
+           for name, cells in {**ATTACKS, **ISOLATION_ATTACKS}.items()}
     out["01_cross_neighbours"] = notebook([PREFIX[0], new_code_cell(CROSS), *PREFIX[1:]])
     forged = out["forged_history"]
     forged.cells.insert(4, new_markdown_cell("## 4. Regularización y red final"))
