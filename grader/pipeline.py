@@ -27,6 +27,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
     from grader.retrain.replay import retrain_trace
     from grader.rules import grade, load_rubric
     from grader.rules.attribution import attribute
+    from grader.source.recognize import recognize
     from grader.source.static import analyze
 
     started = time.monotonic()
@@ -48,7 +49,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
     annotate_rows(trace, work / "arrays", opts.data_dir)
     trace.save(work / "trace.json")
 
-    attribution = attribute(sub, trace)
+    attribution = attribute(sub, trace, rubric.aliases)
     t = time.monotonic()
     runs = retrain_trace(
         trace,
@@ -62,6 +63,8 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
     attribution.label_runs(runs)
 
     verdicts, exercises, score, max_score = grade(sub, trace, runs, rubric, attribution)
+    rows = (f.x.rows for f in trace.fits if f.x is not None)
+    recognition = recognize(sub, trace.static, rows) if sub.load_error is None else None
     final = next((r for r in runs if r.is_final and r.status == "ok"), None)
     timings["total_s"] = time.monotonic() - started
     result = GradeResult(
@@ -93,6 +96,7 @@ def grade_submission(sub: Submission, opts: GradeOptions) -> GradeResult:
             "kind": sub.kind,
             "notes": sub.notes,
             "trace_status": trace.status,
+            "recognition": recognition.to_dict() if recognition else None,
             "capture_notes": capture_notes(trace),
             "versions": {"python": platform.python_version(), **_library_versions()},
             "timings": {k: round(v, 2) for k, v in timings.items()},

@@ -15,8 +15,9 @@ from grader.capture.trace import FitRecord, Trace
 from grader.load import Submission
 from grader.results import Evidence, RunResult, Verdict
 from grader.rubric import Rubric, RuleSpec, render
-from grader.rules.attribution import Attribution, cell_exercises, touches_test
+from grader.rules.attribution import Attribution, cell_exercises, numbering_of, touches_test
 from grader.rules.places import DEFAULT_TEMPLATE, place
+from grader.source.recognize import Recognition, recognize
 from grader.source.reported import reported_metrics
 from grader.source.static import analyze
 
@@ -48,20 +49,29 @@ class RuleContext:
         return self.trace.status in EXECUTION_FAILED or bool(self.trace.errors)
 
     @cached_property
+    def recognition(self) -> Recognition:
+        """Trabajo 2 or not, from text, code, static facts and the rows the probe fingerprinted."""
+        return recognize(self.submission, self.static, (f.x.rows for f in self.trace.fits if f.x is not None))
+
+    @cached_property
     def looks_like_trabajo2(self) -> bool:
-        """Fashion-MNIST in the code or in the trained rows; a hand-in of another homework is not."""
-        if self.submission.load_error is not None:
-            return False
-        if self.static.get("uses_fashion_mnist"):
-            return True
-        return any(f.x is not None and f.x.rows and (f.x.rows.get("train", 0) or f.x.rows.get("test", 0))
-                   for f in self.trace.fits)
+        """Readable and not another assignment by its content (grader.source.recognize decides)."""
+        return self.submission.load_error is None and self.recognition.is_trabajo2
+
+    @cached_property
+    def unexecuted_fit_facts(self) -> list[dict[str, Any]]:
+        """Fit calls of the source that never ran: in cells that raised, or all of them when nothing
+        was trained (no data, missing imports); these are judged from their source."""
+        ran = {f.location.cell for f in self.trace.fits}
+        failed = {e.cell for e in self.trace.errors}
+        return [f for f in self.static.get("fits", [])
+                if f["cell"] not in ran and (not self.trace.fits or f["cell"] in failed)]
 
     @cached_property
     def cell_exercise(self) -> dict[int, str | None]:
         """Exercise of every cell: headings, banners and file names; where they say nothing, the
         exercise of the last attributed fit at or above the cell."""
-        from_text = cell_exercises(self.submission)
+        from_text = cell_exercises(self.submission, numbering_of(self.submission, self.rubric.aliases))
         fit_cells: dict[int, str] = {}
         for fit in self.trace.fits:
             ex = self.attribution.exercise_of_fit(fit.index)
@@ -154,7 +164,8 @@ class BaseRule:
             template = ctx.rubric.messages.get("load_error", "{error}")
             text = render(" ".join(template.split()), {"error": error.message})
         else:
-            text = " ".join(ctx.rubric.messages.get("not_trabajo2", "").split())
+            template = " ".join(ctx.rubric.messages.get("not_trabajo2", "").split())
+            text = render(template, {"reasons": "; ".join(ctx.recognition.against) or "?"})
         verdict = self.verdict(ctx, "fail")
         verdict.message = text
         verdict.key = "fail_load_error" if error is not None else "fail_not_trabajo2"
