@@ -19,6 +19,7 @@ from grader.rules.attribution import Attribution, cell_exercises, numbering_of, 
 from grader.rules.places import DEFAULT_TEMPLATE, place
 from grader.source.recognize import Recognition, recognize
 from grader.source.reported import reported_metrics
+from grader.source.selection import find_selections
 from grader.source.static import analyze
 
 MAX_EVIDENCE = 5
@@ -57,6 +58,11 @@ class RuleContext:
     def looks_like_trabajo2(self) -> bool:
         """Readable and not another assignment by its content (grader.source.recognize decides)."""
         return self.submission.load_error is None and self.recognition.is_trabajo2
+
+    @cached_property
+    def test_selections(self) -> list[dict[str, Any]]:
+        """Lines of the source that choose or rank models by a test metric (grader.source.selection)."""
+        return find_selections(self.submission)
 
     @cached_property
     def unexecuted_fit_facts(self) -> list[dict[str, Any]]:

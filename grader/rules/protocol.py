@@ -21,6 +21,7 @@ from grader.rules.base import (
     where,
 )
 from grader.rules.integrity import unrecorded_facts
+from grader.rules.selection import selection_problem
 
 TRAIN_ROWS = 60_000
 _SELECTING_CALLBACKS = {"EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau"}
@@ -153,7 +154,7 @@ class NewModelPerFit(BaseRule):
 class NoTestTuning(BaseRule):
     id = "no_test_tuning"
     messages = ("pass", "fail_test_in_training", "fail_test_as_validation", "fail_test_monitored",
-                "warn_test_for_selection", "skip")
+                "warn_test_for_selection", "fail_test_selection", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if skipped := self.skip_unless_trabajo2(ctx):
@@ -167,6 +168,11 @@ class NoTestTuning(BaseRule):
         if found is None or found[0] == "warn_test_for_selection":
             # A hidden fit (one that ran but never reached the probe) is judged on its source.
             found = next((p for f in unrecorded_facts(ctx) if (p := self._fact_problem(ctx, f))), None) or found
+        if found is None or found[0] == "warn_test_for_selection":
+            # Fits that never ran (a cell that raised) are judged on their source; then a model picked
+            # or ranked by its test result in the code (grader.rules.selection).
+            found = next((p for f in ctx.unexecuted_fit_facts if (p := self._fact_problem(ctx, f))), None) \
+                or selection_problem(ctx) or found
         if found is None:
             return self.verdict(ctx, "pass")
         key, values, evidence = found
