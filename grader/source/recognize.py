@@ -31,8 +31,10 @@ _STATEMENT = (
     "regularization and final", "regularisation and final", "consideraciones iniciales",
 )
 _DATASET_TEXT = re.compile(r"fashion[-_ ]?mnist")
+# Another dataset by its Keras / TFDS / torchvision name; a variable called `mnist` that holds
+# Fashion-MNIST (`mnist = tf.keras.datasets.fashion_mnist`) is not one.
 _OTHER_DATASETS = re.compile(r"\b(cifar10|cifar100|imdb|reuters|boston_housing|california_housing)\b"
-                             r"|(?<!fashion_)\bmnist\.load_data|datasets\.mnist\b")
+                             r"|datasets\.mnist\b|import[^\n]*\bmnist\b|load\(\s*['\"]mnist['\"]")
 _TITLE = re.compile(r"\b(?:trabajo|practica|lab|assignment)\s*(\d+)\b")
 
 

@@ -39,3 +39,10 @@ def test_another_assignment_only_when_the_content_says_so():
     assert other.decision == OTHER and len(other.against) == 2
     bare = decide([("code", "print('hola')")])
     assert bare.decision == UNKNOWN and bare.is_trabajo2
+
+
+def test_a_variable_called_mnist_holding_fashion_mnist_is_not_another_dataset():
+    found = decide([("code", "mnist = tf.keras.datasets.fashion_mnist\n(a, b), (c, d) = mnist.load_data()")])
+    assert found.against == []
+    digits = decide([("code", "from keras.datasets import mnist\n(a, b), (c, d) = mnist.load_data()")])
+    assert digits.against and digits.decision == "other"
