@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from grader.load import Cell
 from grader.results import EXERCISES, Evidence, Verdict
-from grader.rules.attribution import fold, marker_exercise
+from grader.rules.attribution import Numbering, fold, marker_exercise
 from grader.rules.base import BaseRule, RuleContext, where
 from grader.source.static import strip_magics
 
@@ -134,16 +134,17 @@ class AnalysisWritten(BaseRule):
                     if piece is not None and (is_py or piece_ex is None or piece_ex in seen_code):
                         text = markdown_prose(piece)
                         if not _STATEMENT.match(fold(text.strip())):
-                            self._add(out, text, piece_ex, cell.index)
+                            self._add(out, text, piece_ex, cell.index, ctx.numbering)
                 continue
             else:
                 continue
-            self._add(out, text, ex, cell.index)
+            self._add(out, text, ex, cell.index, ctx.numbering)
         return {ex: ("\n".join(parts), cells) for ex, (parts, cells) in out.items()}
 
     @staticmethod
-    def _add(out: dict[str, tuple[list[str], list[int]]], text: str, ex: str | None, index: int) -> None:
-        for part_ex, part in split_by_marker(text, ex):
+    def _add(out: dict[str, tuple[list[str], list[int]]], text: str, ex: str | None, index: int,
+             numbering: Numbering) -> None:
+        for part_ex, part in split_by_marker(text, ex, numbering):
             if part_ex in out and part.strip():
                 out[part_ex][0].append(part)
                 if index not in out[part_ex][1]:
@@ -160,12 +161,13 @@ def _split_at_heading(cell: Cell) -> tuple[Cell | None, Cell]:
     return replace(cell, source="\n".join(lines[:first])), replace(cell, source="\n".join(lines[first:]))
 
 
-def split_by_marker(text: str, exercise: str | None) -> list[tuple[str | None, str]]:
+def split_by_marker(text: str, exercise: str | None,
+                    numbering: Numbering | None = None) -> list[tuple[str | None, str]]:
     """Cut prose at lines that announce an exercise ("Ejercicio 2: ...", "Pregunta 4.2"): one
     summary written in one place (a .py docstring, a closing cell) still counts per exercise."""
     parts: list[tuple[str | None, list[str]]] = [(exercise, [])]
     for line in text.splitlines():
-        ex = marker_exercise(line)
+        ex = marker_exercise(line, numbering)
         if ex:
             parts.append((ex, []))
         parts[-1][1].append(line)

@@ -15,7 +15,7 @@ from grader.capture.trace import FitRecord, Trace
 from grader.load import Submission
 from grader.results import Evidence, RunResult, Verdict
 from grader.rubric import Rubric, RuleSpec, render
-from grader.rules.attribution import Attribution, cell_exercises, numbering_of, touches_test
+from grader.rules.attribution import Attribution, Numbering, cell_exercises, numbering_of, touches_test
 from grader.rules.places import DEFAULT_TEMPLATE, place
 from grader.source.recognize import Recognition, recognize
 from grader.source.reported import reported_metrics
@@ -74,10 +74,15 @@ class RuleContext:
                 if f["cell"] not in ran and (not self.trace.fits or f["cell"] in failed)]
 
     @cached_property
+    def numbering(self) -> Numbering:
+        """How this hand-in names its exercises: titles, the rubric's aliases, the edition's numbers."""
+        return numbering_of(self.submission, self.rubric.aliases)
+
+    @cached_property
     def cell_exercise(self) -> dict[int, str | None]:
         """Exercise of every cell: headings, banners and file names; where they say nothing, the
         exercise of the last attributed fit at or above the cell."""
-        from_text = cell_exercises(self.submission, numbering_of(self.submission, self.rubric.aliases))
+        from_text = cell_exercises(self.submission, self.numbering)
         fit_cells: dict[int, str] = {}
         for fit in self.trace.fits:
             ex = self.attribution.exercise_of_fit(fit.index)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from builders import RUBRIC, make_fit, make_trace, mlp, notebook
 
-from grader.rules.attribution import attribute, cell_exercises, exercise_of_text, numbering_of
+from grader.rules.analysis import split_by_marker
+from grader.rules.attribution import Numbering, attribute, cell_exercises, exercise_of_text, numbering_of
 
 MERGED = [
     ("markdown", "## Ejercicio 1: tensores"),                       # 0: the introductory lab
@@ -48,3 +49,9 @@ def test_standard_numbering_is_untouched():
     sub = notebook([("markdown", "## Ejercicio 1: Unidades de activación"), ("markdown", "## Ejercicio 3")])
     assert numbering_of(sub, RUBRIC.aliases).offset == 0
     assert cell_exercises(sub, numbering_of(sub))[1] == "ex3"
+
+
+def test_analysis_markers_follow_the_numbering():
+    text = "La sigmoide se satura.\nEjercicio 10: con ceros la red no aprende."
+    assert [ex for ex, _ in split_by_marker(text, "ex1", Numbering(offset=8))] == ["ex1", "ex2"]
+    assert [ex for ex, _ in split_by_marker(text, "ex1")] == ["ex1"]
