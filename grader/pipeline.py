@@ -30,6 +30,8 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
     from grader.retrain.child import retrain_in_child
     from grader.rules import grade, load_rubric
     from grader.rules.attribution import attribute
+    from grader.rules.base import trained_rows
+    from grader.source.recognize import recognize
     from grader.source.static import analyze
 
     started = time.monotonic()
@@ -51,7 +53,7 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
     annotate_rows(trace, work / "arrays", opts.data_dir)
     trace.save(work / "trace.json")
 
-    attribution = attribute(sub, trace)
+    attribution = attribute(sub, trace, rubric.aliases)
     if progress is not None:
         progress.name_models({f.model_id: model_name(f.model_id, attribution.exercise_of_model(f.model_id),
                                                      attribution.label_of_model(f.model_id)) for f in trace.fits})
@@ -74,6 +76,7 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
     t = time.monotonic()
     verdicts, exercises, score, max_score = grade(sub, trace, runs, rubric, attribution)
     timings["rules_s"] = time.monotonic() - t
+    recognition = recognize(sub, trace.static, trained_rows(trace)) if sub.load_error is None else None
     final = next((r for r in runs if r.is_final and r.status == "ok"), None)
     timings["total_s"] = time.monotonic() - started
     result = GradeResult(
@@ -105,6 +108,7 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
             "kind": sub.kind,
             "notes": sub.notes,
             "trace_status": trace.status,
+            "recognition": recognition.to_dict() if recognition else None,
             "capture_notes": capture_notes(trace),
             "budget_cuts": budget_cuts(runs, opts.budget.name, retrain_s),
             "versions": {"python": platform.python_version(), **_library_versions()},

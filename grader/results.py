@@ -49,7 +49,8 @@ class RunResult:
     best_val_accuracy: float | None = None
     last_val_accuracy: float | None = None
     epochs_run: int = 0
-    epochs_requested: int = 0
+    epochs_requested: int = 0  # what the grader planned: the student's epochs after the budget's caps
+    epochs_asked: int = 0  # what the student's fit() calls asked for (0: unknown, an older cache entry)
     test_accuracy: float | None = None  # final model only
     # The weights that were tested: their epoch (1-based) and validation accuracy. The best epoch when an
     # EarlyStopping(restore_best_weights=True) restored it, else the last one: the validation-test gap

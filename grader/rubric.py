@@ -49,6 +49,7 @@ class ExerciseSpec:
     id: str
     title: str
     points: float
+    aliases: tuple[str, ...] = ()  # other titles of the exercise in hand-ins (editions, English)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,11 @@ class Rubric:
             if ex.id == exercise_id:
                 return ex
         raise KeyError(exercise_id)
+
+    @property
+    def aliases(self) -> dict[str, list[str]]:
+        """Extra title aliases per exercise, for attribution (grader.rules.attribution)."""
+        return {ex.id: list(ex.aliases) for ex in self.exercises if ex.aliases}
 
     @property
     def max_score(self) -> float:
@@ -214,12 +220,17 @@ def _parse_exercises(v: _Validator, raw: Any) -> list[ExerciseSpec]:
         if ex_id not in GROUPS:
             raise ConfigError(f"unknown exercise id (expected one of {', '.join(GROUPS)})", file=v.name, key=key)
         body = v.mapping(body, key)
-        v.known_keys(body, {"title", "points"}, key)
+        v.known_keys(body, {"title", "points", "aliases"}, key)
+        raw_aliases = body.get("aliases", [])
+        if not isinstance(raw_aliases, list):
+            raise v.fail(f"{key}.aliases", f"expected a list of strings, got {_kind(raw_aliases)}")
+        aliases = tuple(v.string(a, f"{key}.aliases[{i}]") for i, a in enumerate(raw_aliases))
         out.append(
             ExerciseSpec(
                 id=ex_id,
                 title=v.string(v.require(body, "title", key), f"{key}.title"),
                 points=v.number(v.require(body, "points", key), f"{key}.points", minimum=0),
+                aliases=aliases,
             )
         )
     return out

@@ -228,7 +228,7 @@ def final_run(val: float = 0.89, test: float = 0.88, status: str = "ok", epochs:
 def run_rules(sub: Submission, trace: Trace, runs=None) -> tuple[dict[str, Verdict], float]:
     trace.static = trace.static or analyze(sub)
     verdicts, _scores, total, _max = grade(sub, trace, runs if runs is not None else [final_run()], RUBRIC,
-                                           attribute(sub, trace))
+                                           attribute(sub, trace, RUBRIC.aliases))
     return {v.id: v for v in verdicts}, total
 
 

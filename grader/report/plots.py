@@ -40,6 +40,30 @@ def render_plots(result: GradeResult) -> dict[str, str]:
     return {ex: _png_data_uri(_exercise_figure(ex, runs)) for ex, runs in sorted(by_exercise.items())}
 
 
+def epochs_text(run: RunResult) -> str:
+    """Epochs of a run as students read them: "2 de 20 pedidas" when the grader trained fewer than
+    the student asked for (quick budget, caps), else "14/20" (trained / planned)."""
+    if capped(run):
+        return f"{run.epochs_run} de {run.epochs_asked} pedidas"
+    return f"{run.epochs_run}/{run.epochs_requested}" if run.epochs_requested else str(run.epochs_run)
+
+
+def capped(run: RunResult) -> bool:
+    """The grader planned fewer epochs than the student's fit() calls asked for."""
+    return run.epochs_asked > run.epochs_requested > 0
+
+
+def _capped_title(runs: list[RunResult]) -> str:
+    """Spanish title for a figure whose runs were shortened, so that nobody reads a 2-epoch curve
+    as the student's result; empty when none was."""
+    pairs = list(dict.fromkeys((r.epochs_requested, r.epochs_asked) for r in runs if capped(r)))
+    if not pairs:
+        return ""
+    shown = ", ".join(f"{done} de {asked}" for done, asked in pairs[:3])
+    return (f"Reentrenamiento abreviado por el corrector: {shown} épocas pedidas. "
+            "Las curvas no muestran el entrenamiento completo.")
+
+
 def _acc_curves(history: dict[str, list[float]]) -> tuple[list[float], list[float]]:
     for train_key, val_key in _ACC_KEYS:
         if train_key in history or val_key in history:
@@ -97,6 +121,8 @@ def _exercise_figure(exercise: str, runs: list[RunResult]) -> Figure:
         # One diverged run (loss 1e9) would flatten every other curve to a line at zero.
         ax_loss.set_ylim(0, LOSS_CAP)
         ax_loss.text(0.02, 0.97, f"pérdida recortada en {LOSS_CAP:g}", transform=ax_loss.transAxes, fontsize=7, va="top")
+    if title := _capped_title(runs):
+        fig.suptitle(title, fontsize=9, color="#8a4b00")
     ax_acc.set_title("Precisión (accuracy)", fontsize=10)
     ax_loss.set_title("Pérdida (loss)", fontsize=10)
     for ax in (ax_acc, ax_loss):

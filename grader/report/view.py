@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.report.plots import epochs_text
 from grader.results import Evidence, GradeResult, RunResult, StudentRecord, Verdict
 
 EXERCISE_TITLES = {
@@ -47,7 +48,7 @@ _META_LABELS = {
     "timings": "Tiempos (s)",
 }
 _HIDDEN_VALUES = {"fit_index", "model_id", "run_id"}  # the grader's bookkeeping, meaningless to students
-_META_HIDDEN = {"rubric_digest", "submission_digest"}  # long hashes help machines, not readers
+_META_HIDDEN = {"rubric_digest", "submission_digest", "recognition"}  # hashes help machines; recognition has its section
 
 
 def fmt_points(x: float | None) -> str:
@@ -235,7 +236,7 @@ def run_rows(runs: list[RunResult]) -> list[dict[str, str]]:
                 "id": r.run_id,
                 "exercise": r.exercise or "—",
                 "label": _run_label(r),
-                "epochs": f"{r.epochs_run}/{r.epochs_requested}" if r.epochs_requested else str(r.epochs_run),
+                "epochs": epochs_text(r),
                 "best_val": fmt_pct(r.best_val_accuracy),
                 "last_val": fmt_pct(r.last_val_accuracy),
                 "test": fmt_pct(r.test_accuracy) if r.is_final else "",
@@ -352,6 +353,20 @@ def record_facts(record: StudentRecord | None) -> dict[str, Any] | None:
             "line": " · ".join(p for p in (record.display_name, where) if p)}
 
 
+_DECISIONS = {"trabajo2": "Reconocida como el Trabajo 2", "other": "No parece el Trabajo 2",
+              "unknown": "Sin indicios claros; se corrige como el Trabajo 2"}
+
+
+def recognition_facts(found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Why the hand-in was (not) taken for Trabajo 2 (grader.source.recognize), for the report."""
+    if not isinstance(found, dict) or found.get("decision") not in _DECISIONS:
+        return None
+    reasons = [str(x) for x in found.get("evidence", []) + found.get("against", [])]
+    if found["decision"] == "trabajo2" and not found.get("data_loaded"):
+        reasons.append("el código no carga los datos: los ejercicios se valoran leyendo el código")
+    return {"decision": _DECISIONS[found["decision"]], "reasons": reasons}
+
+
 def report_context(result: GradeResult, plots: dict[str, str], *, pdf: bool) -> dict[str, Any]:
     counts = {s: sum(1 for v in result.rules if v.status == s) for s in STATUS_ICONS}
     return {
@@ -368,6 +383,7 @@ def report_context(result: GradeResult, plots: dict[str, str], *, pdf: bool) -> 
         "reported": reported_rows(result),
         "final": _final_facts(result.final or {}),
         "meta": meta_rows(result.meta),
+        "recognition": recognition_facts(result.meta.get("recognition")),
         "errors": error_rows(result.errors),
         "pdf": pdf,
     }

@@ -78,7 +78,7 @@ def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget
         run.cache_key = retrain_cache.cache_key(_key_material(run, fits, epochs, arrays_dir))
         hit = retrain_cache.load(cache_dir, run.cache_key)
         if hit is not None:
-            for name in ("run_id", "model_id", "fit_indices", "is_final", "exercise", "label"):
+            for name in ("run_id", "model_id", "fit_indices", "is_final", "exercise", "label", "epochs_asked"):
                 setattr(hit, name, getattr(run, name))
             vars(run).update(vars(replace(hit, cached=True, wall_s=time.monotonic() - started)))
             return
@@ -153,6 +153,7 @@ def _planned_epochs(run: RunResult, fits: list[FitRecord], budget: Budget) -> li
             n = budget.quick_epochs
         planned.append(n)
     run.epochs_requested = sum(planned)
+    run.epochs_asked = sum(max(0, int(fit.epochs)) for fit in fits)
     return planned
 
 

@@ -11,10 +11,11 @@ import ast
 import io
 import re
 import tokenize
+from dataclasses import replace
 
 from grader.load import Cell
 from grader.results import EXERCISES, Evidence, Verdict
-from grader.rules.attribution import fold, marker_exercise
+from grader.rules.attribution import Numbering, fold, marker_exercise
 from grader.rules.base import BaseRule, RuleContext, where
 from grader.source.parsed import parse_cell
 
@@ -122,26 +123,50 @@ class AnalysisWritten(BaseRule):
                 if ex:
                     seen_code.add(ex)
                 text = comments_and_docstrings(cell.source) if is_py else ""
-            elif cell.cell_type == "markdown" and (is_py or ex is None or ex in seen_code):
-                text = markdown_prose(cell)
-                if _STATEMENT.match(fold(text.strip())):
-                    continue
+            elif cell.cell_type == "markdown":
+                # A Markdown export joins the analysis of one exercise and the heading of the next in
+                # one cell: the prose above the heading is the previous exercise's.
+                above, below = _split_at_heading(cell)
+                before = ctx.cell_exercise.get(cell.index - 1) if above is not None else None
+                pieces = [(before, above), (ex, below)] if before and before != ex else [(ex, cell)]
+                for piece_ex, piece in pieces:
+                    if piece is not None and (is_py or piece_ex is None or piece_ex in seen_code):
+                        text = markdown_prose(piece)
+                        if not _STATEMENT.match(fold(text.strip())):
+                            self._add(out, text, piece_ex, cell.index, ctx.numbering)
+                continue
             else:
                 continue
-            for part_ex, part in split_by_marker(text, ex):
-                if part_ex in out and part.strip():
-                    out[part_ex][0].append(part)
-                    if cell.index not in out[part_ex][1]:
-                        out[part_ex][1].append(cell.index)
+            self._add(out, text, ex, cell.index, ctx.numbering)
         return {ex: ("\n".join(parts), cells) for ex, (parts, cells) in out.items()}
 
+    @staticmethod
+    def _add(out: dict[str, tuple[list[str], list[int]]], text: str, ex: str | None, index: int,
+             numbering: Numbering) -> None:
+        for part_ex, part in split_by_marker(text, ex, numbering):
+            if part_ex in out and part.strip():
+                out[part_ex][0].append(part)
+                if index not in out[part_ex][1]:
+                    out[part_ex][1].append(index)
 
-def split_by_marker(text: str, exercise: str | None) -> list[tuple[str | None, str]]:
+
+def _split_at_heading(cell: Cell) -> tuple[Cell | None, Cell]:
+    """(the cell's text above its first heading, the rest); (None, cell) when it opens with a heading
+    or has none."""
+    lines = cell.source.splitlines()
+    first = next((i for i, line in enumerate(lines) if _HEADING_LINE.match(line)), None)
+    if not first or not "\n".join(lines[:first]).strip():
+        return None, cell
+    return replace(cell, source="\n".join(lines[:first])), replace(cell, source="\n".join(lines[first:]))
+
+
+def split_by_marker(text: str, exercise: str | None,
+                    numbering: Numbering | None = None) -> list[tuple[str | None, str]]:
     """Cut prose at lines that announce an exercise ("Ejercicio 2: ...", "Pregunta 4.2"): one
     summary written in one place (a .py docstring, a closing cell) still counts per exercise."""
     parts: list[tuple[str | None, list[str]]] = [(exercise, [])]
     for line in text.splitlines():
-        ex = marker_exercise(line)
+        ex = marker_exercise(line, numbering)
         if ex:
             parts.append((ex, []))
         parts[-1][1].append(line)

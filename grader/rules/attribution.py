@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,16 +18,21 @@ from grader.capture.trace import ArrayRef, FitRecord, Trace
 from grader.load import Submission, exercise_number, markdown_headings
 from grader.results import RunResult
 from grader.rules.places import place
+from grader.source.recognize import fold
 from grader.source.static import normalize_activation, normalize_initializer, normalize_optimizer
 
 TEST_ROWS = 10_000  # Fashion-MNIST test size: the fallback when row fingerprints are missing
 
-_HEADING_KEYWORDS = (
-    ("ex4", r"regulariz|red final|modelo final|ejercicio\s*4|pregunta\s*4|\b4\.[12]\b"),
-    ("ex3", r"optimiz|ejercicio\s*3"),
-    ("ex2", r"iniciali|ejercicio\s*2"),
-    ("ex1", r"activaci|ejercicio\s*1"),
+# Title stems of each exercise (folded), Spanish and English; the rubric may add aliases
+# (`exercises.exN.aliases`). Checked in this order: "red final con optimizador Adam" is exercise 4.
+_TITLE_STEMS = (
+    ("ex4", r"regulari[zs]|red final|modelo final|final (?:model|network)"),
+    ("ex3", r"optimi[zs]"),
+    ("ex2", r"iniciali|initiali"),
+    ("ex1", r"activaci|activation"),
 )
+_NUMBER = re.compile(r"(?:ejercicio|ejerc|ej|pregunta|apartado|exercise|parte|seccion|section|task)\s*\.?\s*"
+                     r"(\d{1,2})(?:\.(\d))?(?![0-9])")
 _REGULARIZING_LAYERS = {"Dropout", "BatchNormalization", "GaussianNoise", "AlphaDropout", "SpatialDropout2D",
                         "LayerNormalization", "GaussianDropout", "ActivityRegularization"}
 _DISPLAY = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "elu": "ELU", "selu": "SELU"}
@@ -74,47 +78,88 @@ class Attribution:
         return asdict(self)
 
 
-def fold(text: str) -> str:
-    """Lowercase without accents ("Inicialización" -> "inicializacion")."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+@dataclass(frozen=True)
+class Numbering:
+    """How a hand-in's headings name the exercises: title aliases, and the shift of its numbers
+    (an edition whose exercises 1-4 are numbered 9-12 has offset 8)."""
+
+    aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    offset: int = 0
+
+    def by_title(self, low: str) -> str | None:
+        for exercise, pattern in _TITLE_STEMS:
+            extra = dict(self.aliases).get(exercise, ())
+            if re.search(pattern, low) or any(a in low for a in extra):
+                return exercise
+        return None
+
+    def by_number(self, number: int) -> str | None:
+        own = number - self.offset
+        return f"ex{own}" if 1 <= own <= 4 else None
 
 
-def exercise_of_text(text: str | None) -> str | None:
-    """Exercise named by a heading, file or function name; None when it names none."""
+def numbering_of(sub: Submission, aliases: dict[str, list[str]] | None = None) -> Numbering:
+    """The hand-in's numbering, from the headings that carry both a number and a title: when most
+    of them agree on one shift, numbers are read through it ("Ejercicio 9" -> ex1); else as written."""
+    plain = Numbering(tuple((ex, tuple(fold(a) for a in names)) for ex, names in (aliases or {}).items()))
+    offsets: dict[int, int] = {}
+    for _idx, _level, text in markdown_headings(sub):
+        low = fold(text)
+        number, exercise = _number_in(low), plain.by_title(low)
+        if number is not None and exercise is not None:
+            offset = number - int(exercise[2:])
+            offsets[offset] = offsets.get(offset, 0) + 1
+    if not offsets:
+        return plain
+    best = max(offsets, key=lambda o: (offsets[o], o == 0))
+    if best != 0 and offsets[best] >= 2 and offsets[best] > offsets.get(0, 0):
+        return Numbering(plain.aliases, best)
+    return plain
+
+
+def _number_in(low: str) -> int | None:
+    match = _NUMBER.search(low) or re.match(r"\s*(\d{1,2})(?:[.)\s:-]|$)", low)
+    return int(match.group(1)) if match else None
+
+
+def exercise_of_text(text: str | None, numbering: Numbering | None = None) -> str | None:
+    """Exercise named by a heading, file or function name; None when it names none. The title
+    decides first; a bare number goes through the hand-in's numbering."""
     if not text:
         return None
+    numbering = numbering or Numbering()
     low = fold(text)
-    for exercise, pattern in _HEADING_KEYWORDS:
-        if re.search(pattern, low):
-            return exercise
-    match = re.match(r"\s*(?:parte|seccion|apartado)?\s*([1-4])(?:[.)\s:-]|$)", low)
-    number = (int(match.group(1)),) if match else exercise_number(low.replace(" ", "_"))
-    if number and 1 <= number[0] <= 4:
-        return f"ex{number[0]}"
-    return None
+    if found := numbering.by_title(low):
+        return found
+    if numbering.offset == 0 and re.search(r"\b4\.[12]\b", low):
+        return "ex4"
+    match = _NUMBER.search(low) or re.match(r"\s*(?:parte|seccion|apartado)?\s*(\d{1,2})(?:[.)\s:-]|$)", low)
+    if match:
+        return numbering.by_number(int(match.group(1)))
+    number = exercise_number(low.replace(" ", "_"))
+    return numbering.by_number(number[0]) if number else None
 
 
-_MARKER = re.compile(r"^\W*(?:ejercicio|ejerc|ej|pregunta|apartado|exercise|parte)\s*\.?\s*([1-4])(?![0-9])")
+_MARKER = re.compile(r"^\W*(?:ejercicio|ejerc|ej|pregunta|apartado|exercise|parte)\s*\.?\s*(\d{1,2})(?![0-9])")
 
 
-def marker_exercise(line: str) -> str | None:
+def marker_exercise(line: str, numbering: Numbering | None = None) -> str | None:
     """Exercise announced at the start of a comment or prose line: "# Ejercicio 2: ...", "Pregunta 4.2"."""
     match = _MARKER.match(fold(line.strip()))
-    return f"ex{match.group(1)}" if match else None
+    return (numbering or Numbering()).by_number(int(match.group(1))) if match else None
 
 
-def _comment_markers(source: str) -> list[tuple[int, str]]:
+def _comment_markers(source: str, numbering: Numbering | None = None) -> list[tuple[int, str]]:
     """(line, exercise) of the comment lines of a code cell that announce an exercise."""
     out = []
     for number, line in enumerate(source.splitlines(), start=1):
         stripped = line.strip()
-        if stripped.startswith("#") and (ex := marker_exercise(stripped.lstrip("#"))):
+        if stripped.startswith("#") and (ex := marker_exercise(stripped.lstrip("#"), numbering)):
             out.append((number, ex))
     return out
 
 
-def cell_exercises(sub: Submission) -> dict[int, str | None]:
+def cell_exercises(sub: Submission, numbering: Numbering | None = None) -> dict[int, str | None]:
     """Exercise of every cell from the text alone: Markdown headings, comment banners in code
     ("# Ejercicio 2"), and file names of .py hand-ins; an exercise lasts until the next one."""
     headings: dict[int, list[str]] = {}
@@ -127,10 +172,13 @@ def cell_exercises(sub: Submission) -> dict[int, str | None]:
         if cell.origin.file != file:
             file = cell.origin.file
             named = len(sub.files) > 1 or file.lower().endswith(".py")
-            current = exercise_of_text(file.rsplit("/", 1)[-1]) if named and file else current
-        found = [ex for text in headings.get(cell.index, []) if (ex := exercise_of_text(text))]
+            current = exercise_of_text(file.rsplit("/", 1)[-1], numbering) if named and file else current
+        texts = headings.get(cell.index, [])
+        found = [ex for text in texts if (ex := exercise_of_text(text, numbering))]
+        if numbering and numbering.offset and not found and any(_NUMBER.search(fold(t)) for t in texts):
+            current = None  # an exercise of the edition's other lab ("Ejercicio 5" when 9-12 are ours)
         if cell.cell_type == "code":
-            found += [ex for _, ex in _comment_markers(cell.source)]
+            found += [ex for _, ex in _comment_markers(cell.source, numbering)]
         if found:
             # A cell that opens with a banner belongs to that exercise; later banners carry on.
             out[cell.index] = found[0]
@@ -141,18 +189,18 @@ def cell_exercises(sub: Submission) -> dict[int, str | None]:
 
 
 def exercise_at(sub: Submission, cell: int | None, line: int | None,
-                cells: dict[int, str | None] | None = None) -> str | None:
+                cells: dict[int, str | None] | None = None, numbering: Numbering | None = None) -> str | None:
     """Exercise of a line of code: the nearest comment banner above it in its cell, else its cell's."""
     if cell is None or not 0 <= cell < len(sub.cells):
         return None
-    cells = cells if cells is not None else cell_exercises(sub)
-    markers = [ex for number, ex in _comment_markers(sub.cells[cell].source) if line is None or number <= line]
+    cells = cells if cells is not None else cell_exercises(sub, numbering)
+    markers = [ex for number, ex in _comment_markers(sub.cells[cell].source, numbering) if line is None or number <= line]
     if markers:
         return markers[-1]
     previous = cells.get(cell - 1) if cell > 0 else None
     own = cells.get(cell)
     # The banner of this cell sits below `line`: the code above it still belongs to the previous exercise.
-    if _comment_markers(sub.cells[cell].source) and line is not None:
+    if _comment_markers(sub.cells[cell].source, numbering) and line is not None:
         return previous
     return own
 
@@ -228,12 +276,14 @@ def label_for(exercise: str | None, fit: FitRecord) -> str:
     return "/".join(_DISPLAY.get(v, v) for v in distinct)
 
 
-def attribute(sub: Submission, trace: Trace) -> Attribution:
-    """Map every fit of the trace to an exercise and a label, and pick the final model."""
+def attribute(sub: Submission, trace: Trace, aliases: dict[str, list[str]] | None = None) -> Attribution:
+    """Map every fit of the trace to an exercise and a label, and pick the final model; `aliases`
+    are the rubric's extra exercise titles."""
     out = Attribution()
     fits = sorted(trace.fits, key=lambda f: f.index)
-    cells = cell_exercises(sub)
-    chosen: dict[int, tuple[str | None, str]] = {f.index: _from_location(sub, f, cells) for f in fits}
+    numbering = numbering_of(sub, aliases)
+    cells = cell_exercises(sub, numbering)
+    chosen: dict[int, tuple[str | None, str]] = {f.index: _from_location(sub, f, cells, numbering) for f in fits}
     by_structure = _structure(fits)
     previous: str | None = None
     for fit in fits:
@@ -260,16 +310,17 @@ def attribute(sub: Submission, trace: Trace) -> Attribution:
     return out
 
 
-def _from_location(sub: Submission, fit: FitRecord, cells: dict[int, str | None]) -> tuple[str | None, str]:
+def _from_location(sub: Submission, fit: FitRecord, cells: dict[int, str | None],
+                   numbering: Numbering) -> tuple[str | None, str]:
     loc = fit.location
-    if loc.section and (ex := exercise_of_text(loc.section)):
+    if loc.section and (ex := exercise_of_text(loc.section, numbering)):
         return ex, "file" if loc.section.lower().endswith(".py") else "heading"
-    exercise = exercise_at(sub, loc.cell, loc.line, cells)
+    exercise = exercise_at(sub, loc.cell, loc.line, cells, numbering)
     if exercise:
         source = "file" if loc.cell is not None and sub.cells[loc.cell].origin.file.lower().endswith(".py") \
-            and exercise_of_text(sub.cells[loc.cell].origin.file.rsplit("/", 1)[-1]) == exercise else "heading"
+            and exercise_of_text(sub.cells[loc.cell].origin.file.rsplit("/", 1)[-1], numbering) == exercise else "heading"
         return exercise, source
-    if loc.function and (ex := exercise_of_text(loc.function)):
+    if loc.function and (ex := exercise_of_text(loc.function, numbering)):
         return ex, "function"
     return None, "none"
 

@@ -15,9 +15,11 @@ from grader.capture.trace import FitRecord, Trace
 from grader.load import Submission
 from grader.results import Evidence, RunResult, Verdict
 from grader.rubric import Rubric, RuleSpec, render
-from grader.rules.attribution import Attribution, cell_exercises, touches_test
+from grader.rules.attribution import Attribution, Numbering, cell_exercises, numbering_of, touches_test
 from grader.rules.places import DEFAULT_TEMPLATE, place
+from grader.source.recognize import Recognition, recognize
 from grader.source.reported import reported_metrics
+from grader.source.selection import find_selections
 from grader.source.static import analyze
 
 MAX_EVIDENCE = 5
@@ -48,20 +50,39 @@ class RuleContext:
         return self.trace.status in EXECUTION_FAILED or bool(self.trace.errors)
 
     @cached_property
+    def recognition(self) -> Recognition:
+        """Trabajo 2 or not, from text, code, static facts and the rows the probe fingerprinted."""
+        return recognize(self.submission, self.static, trained_rows(self.trace))
+
+    @cached_property
     def looks_like_trabajo2(self) -> bool:
-        """Fashion-MNIST in the code or in the trained rows; a hand-in of another homework is not."""
-        if self.submission.load_error is not None:
-            return False
-        if self.static.get("uses_fashion_mnist"):
-            return True
-        refs = [f.x for f in self.trace.fits] + [r for s in self.trace.train_steps for r in (*s.x, s.source)]
-        return any(r is not None and r.rows and (r.rows.get("train", 0) or r.rows.get("test", 0)) for r in refs)
+        """Readable and not another assignment by its content (grader.source.recognize decides)."""
+        return self.submission.load_error is None and self.recognition.is_trabajo2
+
+    @cached_property
+    def test_selections(self) -> list[dict[str, Any]]:
+        """Lines of the source that choose or rank models by a test metric (grader.source.selection)."""
+        return find_selections(self.submission)
+
+    @cached_property
+    def unexecuted_fit_facts(self) -> list[dict[str, Any]]:
+        """Fit calls of the source that never ran: in cells that raised, or all of them when nothing
+        was trained (no data, missing imports); these are judged from their source."""
+        ran = {f.location.cell for f in self.trace.fits}
+        failed = {e.cell for e in self.trace.errors}
+        return [f for f in self.static.get("fits", [])
+                if f["cell"] not in ran and (not self.trace.fits or f["cell"] in failed)]
+
+    @cached_property
+    def numbering(self) -> Numbering:
+        """How this hand-in names its exercises: titles, the rubric's aliases, the edition's numbers."""
+        return numbering_of(self.submission, self.rubric.aliases)
 
     @cached_property
     def cell_exercise(self) -> dict[int, str | None]:
         """Exercise of every cell: headings, banners and file names; where they say nothing, the
         exercise of the last attributed fit at or above the cell."""
-        from_text = cell_exercises(self.submission)
+        from_text = cell_exercises(self.submission, self.numbering)
         fit_cells: dict[int, str] = {}
         for fit in self.trace.fits:
             ex = self.attribution.exercise_of_fit(fit.index)
@@ -154,7 +175,8 @@ class BaseRule:
             template = ctx.rubric.messages.get("load_error", "{error}")
             text = render(" ".join(template.split()), {"error": error.message})
         else:
-            text = " ".join(ctx.rubric.messages.get("not_trabajo2", "").split())
+            template = " ".join(ctx.rubric.messages.get("not_trabajo2", "").split())
+            text = render(template, {"reasons": "; ".join(ctx.recognition.against) or "?"})
         verdict = self.verdict(ctx, "fail")
         verdict.message = text
         verdict.key = "fail_load_error" if error is not None else "fail_not_trabajo2"
@@ -167,6 +189,12 @@ class BaseRule:
         if not ctx.looks_like_trabajo2:
             return self.skip(ctx, "not_trabajo2")
         return None
+
+
+def trained_rows(trace: Trace) -> list[dict[str, int]]:
+    """Row fingerprints of every array the hand-in trained on: its fits and its steps outside fit."""
+    refs = [f.x for f in trace.fits] + [r for s in trace.train_steps for r in (*s.x, s.source)]
+    return [r.rows for r in refs if r is not None and r.rows]
 
 
 # Why a rule may have nothing to judge; each has its Spanish text in the rubric's `messages.skip_<reason>`.

@@ -22,6 +22,7 @@ from grader.rules.base import (
     where,
 )
 from grader.rules.integrity import unrecorded_facts
+from grader.rules.selection import selection_problem
 
 TRAIN_ROWS = 60_000
 _SELECTING_CALLBACKS = {"EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau"}
@@ -157,7 +158,7 @@ class NewModelPerFit(BaseRule):
 class NoTestTuning(BaseRule):
     id = "no_test_tuning"
     messages = ("pass", "fail_test_in_training", "fail_test_as_validation", "fail_test_monitored",
-                "warn_test_for_selection", "skip")
+                "warn_test_for_selection", "fail_test_selection", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if skipped := self.skip_unless_trabajo2(ctx):
@@ -175,6 +176,11 @@ class NoTestTuning(BaseRule):
             # training outside fit (train_on_batch, GradientTape) on its steps and source.
             found = (next((p for f in unrecorded_facts(ctx) if (p := self._fact_problem(ctx, f))), None)
                      or hidden_training.tuning_problem(ctx) or found)
+        if found is None or found[0] == "warn_test_for_selection":
+            # Fits that never ran (a cell that raised) are judged on their source; then a model picked
+            # or ranked by its test result in the code (grader.rules.selection).
+            found = next((p for f in ctx.unexecuted_fit_facts if (p := self._fact_problem(ctx, f))), None) \
+                or selection_problem(ctx) or found
         if found is None:
             return self.verdict(ctx, "pass")
         key, values, evidence = found

@@ -75,6 +75,8 @@ def _delete(path: list[str]):
     (_set(["rules", "ex1_activations", "points"], 2.0), "exercises.ex1.points", "add up to 2"),
     (_delete(["exercises", "ex3"]), "exercises", "missing exercise(s) ex3"),
     (_set(["exercises", "ex2", "title"], 7), "exercises.ex2.title", "expected a non-empty string"),
+    (_set(["exercises", "ex1", "aliases"], "activation"), "exercises.ex1.aliases", "expected a list of strings"),
+    (_set(["exercises", "ex1", "aliases"], ["ok", ""]), "exercises.ex1.aliases[1]", "expected a non-empty string"),
     (_set(["rules", "split_20", "messages", "pass"], ["a"]), "rules.split_20.messages.pass", "non-empty string"),
     (_set(["rules", "split_20", "messages", "oops"], "x"), "rules.split_20.messages.oops", "must start with"),
     (_set(["title"], None), "title", "expected a non-empty string"),

@@ -1,0 +1,35 @@
+"""Quick-budget runs say how many epochs were trained of those asked for; the report shows why the
+hand-in was taken for Trabajo 2."""
+
+from __future__ import annotations
+
+import re
+
+from grader.report import render_report
+from grader.report.plots import _exercise_figure
+from grader.report.sample import history, run, sample_result
+
+
+def capped_runs():
+    return [run("m1", "ex1", "sigmoid", history(0.6, 0.58, 2), epochs_asked=20),
+            run("m2", "ex1", "ReLU", history(0.8, 0.79, 2), epochs_asked=20)]
+
+
+def test_plot_title_says_the_epochs_were_capped():
+    fig = _exercise_figure("ex1", capped_runs())
+    title = fig.get_suptitle()
+    assert "2 de 20 épocas pedidas" in title and "abreviado" in title
+    uncapped = _exercise_figure("ex1", [run("m1", "ex1", "ReLU", history(0.9, 0.88, 5), epochs_asked=5)])
+    assert uncapped.get_suptitle() == ""
+
+
+def test_runs_table_and_recognition_section(tmp_path):
+    result = sample_result()
+    result.runs = capped_runs() + result.runs[2:]
+    result.meta["recognition"] = {"decision": "trabajo2", "data_loaded": False, "against": [],
+                                  "evidence": ["el texto recoge el enunciado (3 frase(s) del enunciado)"]}
+    html = render_report(result, tmp_path, pdf=False).html.read_text(encoding="utf-8")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert text.count("2 de 20 pedidas") == 2
+    assert "Reconocida como el Trabajo 2" in text and "el texto recoge el enunciado" in text
+    assert "los ejercicios se valoran leyendo el código" in text
