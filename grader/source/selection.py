@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from grader.load import Submission
-from grader.source.static import strip_magics
+from grader.source.parsed import parse_cell
 
 _PASSES = 3  # taint reaches a fixed point in a few passes (helpers defined after their use)
 _CHOOSERS = {"max", "min", "sorted", "argmax", "argmin", "nlargest", "nsmallest", "idxmax", "idxmin",
@@ -32,13 +32,9 @@ def find_selections(sub: Submission) -> list[dict[str, Any]]:
     """Lines that choose or rank models by test metrics: [{cell, line, end_line, text, how}]."""
     trees = []
     for cell in sub.code_cells:
-        source, _ = strip_magics(cell.source)
-        if source is None:
-            continue
-        try:
-            trees.append((cell.index, source, ast.parse(source)))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
+        parsed = parse_cell(cell.source)  # parsed once for every reader; huge cells are not parsed
+        if parsed.tree is not None:
+            trees.append((cell.index, parsed.source, parsed.tree))
     flow = _Flow()
     try:
         for _ in range(_PASSES):
