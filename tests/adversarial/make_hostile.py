@@ -23,37 +23,22 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 HERE = Path(__file__).resolve().parent
-if __package__:  # imported by the tests
-    from . import hidden_attacks as hidden
-    from .attacks import (
-        ATTACKS,
-        CHDIR_DAEMON,
-        CROSS,
-        PORTS,
-        PWNED,
-        SHARED_ROOTS,
-        SIGNATURE_MTIME,
-        SLEEP_MARKERS,
-        VICTIM_MARKER,
-    )
-else:  # run as a script
-    import hidden_attacks as hidden
-    from attacks import (
-        ATTACKS,
-        CHDIR_DAEMON,
-        CROSS,
-        PORTS,
-        PWNED,
-        SHARED_ROOTS,
-        SIGNATURE_MTIME,
-        SLEEP_MARKERS,
-        VICTIM_MARKER,
-    )
+if not __package__:  # run as a script: the checkout on the path, then the same imports as the tests
+    sys.path.insert(0, str(HERE.parent.parent))
 
-if __package__:
-    from .isolation_attacks import ISOLATION_ATTACKS, ISOLATION_CASES
-else:
-    from isolation_attacks import ISOLATION_ATTACKS, ISOLATION_CASES
+from tests.adversarial import hidden_attacks as hidden  # noqa: E402
+from tests.adversarial.attacks import (  # noqa: E402
+    ATTACKS,
+    CHDIR_DAEMON,
+    CROSS,
+    PORTS,
+    PWNED,
+    SHARED_ROOTS,
+    SIGNATURE_MTIME,
+    SLEEP_MARKERS,
+    VICTIM_MARKER,
+)
+from tests.adversarial.isolation_attacks import ISOLATION_ATTACKS, ISOLATION_CASES  # noqa: E402
 
 __all__ = ["ATTACKS", "CASES", "CHDIR_DAEMON", "CROSS", "PORTS", "PWNED", "SHARED_ROOTS", "SIGNATURE_MTIME",
            "SLEEP_MARKERS", "VICTIM_MARKER", "huge_notebook", "write_all", "zip_bomb", "zip_slip"]
