@@ -190,7 +190,7 @@ print('SANDBOX ' + json.dumps({{
 def _checkout_outside_tmp(root: Path, secret: str) -> dict[str, Path]:
     """A copy of this grader laid out as `make grade` uses a clone: the package, .git, submissions/
     with another student's hand-in, reports/ and a stale build/ rubric, all holding `secret`."""
-    repo = Path(__file__).resolve().parent.parent
+    repo = ROOT
     for name in ("grader", "rubrics", "templates"):
         shutil.copytree(repo / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     (root / "README.md").write_text(f"# grader {secret}\n", encoding="utf-8")

@@ -6,6 +6,7 @@ import pytest
 
 from grader.capture.runner import _cell_error
 from grader.capture.trace import student_text
+from grader.options import Limits
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
@@ -21,6 +22,6 @@ def test_internal_file_names_and_colours_are_removed(raw: str, shown: str) -> No
 def test_a_syntax_error_reply_keeps_its_line_but_not_the_file_name() -> None:
     reply = {"ename": "SyntaxError", "evalue": "invalid syntax (2550002217.py, line 4)",
              "traceback": ["  Cell In[3], line 4", "    esto es prosa", "SyntaxError: invalid syntax"]}
-    error = _cell_error(2, reply)
+    error = _cell_error(2, reply, Limits())
     assert (error.cell, error.line, error.evalue) == (2, 4, "invalid syntax")
     assert ".py" not in error.evalue
