@@ -345,8 +345,8 @@ PLATFORM_NAMES = {"moodle": "Moodle", "canvas": "Canvas"}
 
 def record_facts(record: StudentRecord | None) -> dict[str, Any] | None:
     """Who handed the hand-in in, for the report header and the class summary (None: a plain file)."""
-    if record is None:
-        return None
+    if record is None or (record.platform == "folder" and not record.late):
+        return None  # a plain file or folder: its id already is its name
     platform = PLATFORM_NAMES.get(record.platform, "")
     where = f"{platform} {record.platform_id}" if platform and record.platform_id else platform
     return {"name": record.display_name, "where": where, "late": record.late,

@@ -109,7 +109,7 @@ class _SendProgress:
     """The child's side of the relay: start/tick/finish as progress lines (ticks at most 4 a second)."""
 
     def __init__(self, send: Callable[[dict], None]):
-        self.send, self.last = send, 0.0
+        self.send, self.last = send, {}  # per run: fused models tick together, each has its own bar
 
     def name_models(self, names: dict[int, str]) -> None:  # the parent names them
         pass
@@ -119,12 +119,15 @@ class _SendProgress:
 
         def tick(done: float) -> None:
             now = time.monotonic()
-            if now - self.last >= 0.25:
-                self.last = now
+            if now - self.last.get(run.run_id, 0.0) >= 0.25:
+                self.last[run.run_id] = now
                 self.send({"progress": {"event": "tick", "run": run.run_id, "done": done}})
         return tick
 
     def finish(self, run: RunResult) -> None:
+        done = len(run.history.get("loss", []))
+        if done:  # where the model really ended (the last throttled tick may be behind)
+            self.send({"progress": {"event": "tick", "run": run.run_id, "done": done}})
         self.send({"progress": {"event": "finish", "run": run.run_id}})
 
 

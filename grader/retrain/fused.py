@@ -256,9 +256,10 @@ def train_group(runs: list[Any], fits: list[Any], epochs: list[int], data: Any, 
         histories, cut = FusedTrainer(models, batch_size).fit(
             (data.x_train, data.y_train), (data.x_val, data.y_val), epochs=epochs, shuffle=bool(fits[0].shuffle),
             callbacks=callbacks, rng=np.random.default_rng(runs[0].seed), deadline=deadline, progress=ticks)
-    finally:
+    except BaseException:
         for run in runs if progress is not None else []:
             progress.finish(run)
+        raise
     wall = (time.monotonic() - started) / len(runs)  # the group's time, shared evenly
     for run, fit, history, planned, was_cut in zip(runs, fits, histories, epochs, cut):
         run.history = history
@@ -271,3 +272,5 @@ def train_group(runs: list[Any], fits: list[Any], epochs: list[int], data: Any, 
             run.reason = f"retrain time budget used up during fit {fit.index} (after {run.epochs_run} of {planned} epochs)"
         run.wall_s = wall
         run.notes.append(f"trained in one graph with {len(runs) - 1} other model(s) of the same shape")
+    for run in runs if progress is not None else []:  # after the histories: the bars end where the models did
+        progress.finish(run)
