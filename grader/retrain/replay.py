@@ -56,6 +56,9 @@ def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None,
         if fused is None and not run.is_final:
             fused = _retrain_fused([r for r in runs if not r.is_final], groups, Path(arrays_dir), budget,
                                    cache_dir, deadline, data, prepared, progress)
+            for done in runs if on_run is not None else []:
+                if done.run_id in fused:
+                    on_run(done)
         if fused and run.run_id in fused:
             continue
         if time.monotonic() > deadline:

@@ -8,6 +8,7 @@ import keras
 import pytest
 
 from grader.capture.trace import CallbackRecord, CompileRecord
+from grader.options import Budget
 from grader.retrain.fused import fusion_signature
 from grader.retrain.replay import retrain_trace
 from tests.builders import N, recorded_fit, trace_of, train_rows
@@ -148,3 +149,17 @@ def test_a_group_the_fused_path_cannot_train_falls_back_to_training_alone(data, 
     runs = retrain_trace(trace_of(*fits), arrays, final_model_id=None, data=data)
     assert [r.status for r in runs] == ["not_reproducible"] * 2  # what training alone says, no crash
     assert all(r.notes[0].startswith("not trained in one graph (NotReproducible") for r in runs)
+
+
+def test_fused_runs_come_back_from_the_retrain_child(data, arrays, tmp_path):
+    """The batch retrains in a child process (grader.retrain.child): models trained together must be
+    streamed back like the others, not reported as lost when the child ends."""
+    from grader.retrain.child import retrain_in_child
+
+    x, y = train_rows(data, 1500)
+    fits = comparison_fits(arrays, x, y, epochs=1)[:3]  # three of one shape: one fused group
+    trace_of(*fits).save(tmp_path / "trace.json")
+    runs = retrain_in_child(tmp_path / "trace.json", arrays, tmp_path, final_model_id=None, budget=Budget(),
+                            cache_dir=None, seed=1234)
+    assert [(r.run_id, r.status, r.epochs_run) for r in runs] == [("m1", "ok", 1), ("m2", "ok", 1), ("m3", "ok", 1)]
+    assert all("trained in one graph" in " ".join(r.notes) for r in runs), [r.notes for r in runs]
