@@ -37,9 +37,14 @@ def test_one_long_epoch_is_killed_at_the_budget_and_finished_runs_are_kept(tmp_p
     runs, seconds = _child(tmp_path, trace, budget)
     print(f"retrain child: {seconds:.1f} s in all; long run: {runs['m2'].reason}")
     assert runs["m1"].status == "ok" and runs["m1"].epochs_run == 1 and runs["m1"].test_accuracy
-    assert runs["m2"].status == "budget" and "time budget of 20 s" in runs["m2"].reason
-    stopped = float(runs["m2"].reason.split("stopped after ")[1].split(" s")[0])
-    assert stopped <= budget.time_budget_s + GRACE_S + 1
+    # Stopped inside its first epoch: by the child's own deadline between chunks of steps (the trainer
+    # checks it every 50 steps), or, when one chunk cannot be interrupted, killed by the parent.
+    assert runs["m2"].status == "budget" and runs["m2"].epochs_run < 2, runs["m2"].reason
+    if "stopped after" in runs["m2"].reason:
+        stopped = float(runs["m2"].reason.split("stopped after ")[1].split(" s")[0])
+        assert stopped <= budget.time_budget_s + GRACE_S + 1
+    else:
+        assert "time budget used up during fit 1" in runs["m2"].reason and "of 2 epochs" in runs["m2"].reason
 
 
 def test_full_batch_fit_hits_the_childs_memory_limit_not_the_worker(tmp_path: Path, fmnist) -> None:
