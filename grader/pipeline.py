@@ -6,6 +6,7 @@ grader's own configuration raise (GraderError).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import shutil
@@ -27,7 +28,7 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
     """Grade one hand-in and write its trace, result JSON and report under opts.out_dir (`progress`:
     a bar per retrained model, for `grader check`)."""
     from grader.report import render_report
-    from grader.retrain.child import retrain_in_child
+    from grader.retrain.child import RetrainChild, retrain_in_child
     from grader.rules import grade, load_rubric
     from grader.rules.attribution import attribute
     from grader.rules.base import trained_rows
@@ -42,33 +43,36 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
     work.mkdir(parents=True)
 
     timings: dict[str, float] = {}
-    if sub.load_error is None:
-        t = time.monotonic()
-        private = [Path(opts.rubric_path or default_rubric()).resolve().parent, opts.retrain_cache]
-        trace = capture_submission(sub, work, limits=opts.limits, data_dir=opts.data_dir, private=private)
-        timings["capture_s"] = time.monotonic() - t
-    else:
-        trace = Trace(student=sub.student, status="not_run")
-    trace.static = analyze(sub)
-    annotate_rows(trace, work / "arrays", opts.data_dir)
-    trace.save(work / "trace.json")
+    # The retrain process starts now: it imports TensorFlow and loads the data set while the notebook runs.
+    with RetrainChild(work, opts.budget.memory_mb) if sub.load_error is None else contextlib.nullcontext() as child:
+        if sub.load_error is None:
+            t = time.monotonic()
+            private = [Path(opts.rubric_path or default_rubric()).resolve().parent, opts.retrain_cache]
+            trace = capture_submission(sub, work, limits=opts.limits, data_dir=opts.data_dir, private=private)
+            timings["capture_s"] = time.monotonic() - t
+        else:
+            trace = Trace(student=sub.student, status="not_run")
+        trace.static = analyze(sub)
+        annotate_rows(trace, work / "arrays", opts.data_dir)
+        trace.save(work / "trace.json")
 
-    attribution = attribute(sub, trace, rubric.aliases)
-    if progress is not None:
-        progress.name_models({f.model_id: model_name(f.model_id, attribution.exercise_of_model(f.model_id),
-                                                     attribution.label_of_model(f.model_id)) for f in trace.fits})
-    t = time.monotonic()
-    retrain_s = opts.budget.retrain_seconds(t - started)  # the quick budget bounds the whole check
-    runs = retrain_in_child(  # its own process: a memory limit, and killed at the time budget
-        work / "trace.json",
-        work / "arrays",
-        work,
-        final_model_id=attribution.final_model_id,
-        budget=replace(opts.budget, time_budget_s=retrain_s),
-        cache_dir=opts.retrain_cache,
-        seed=opts.seed,
-        progress=progress,
-    )
+        attribution = attribute(sub, trace, rubric.aliases)
+        if progress is not None:
+            progress.name_models({f.model_id: model_name(f.model_id, attribution.exercise_of_model(f.model_id),
+                                                         attribution.label_of_model(f.model_id)) for f in trace.fits})
+        t = time.monotonic()
+        retrain_s = opts.budget.retrain_seconds(t - started)  # the quick budget bounds the whole check
+        runs = retrain_in_child(  # its own process: a memory limit, and killed at the time budget
+            work / "trace.json",
+            work / "arrays",
+            work,
+            final_model_id=attribution.final_model_id,
+            budget=replace(opts.budget, time_budget_s=retrain_s),
+            cache_dir=opts.retrain_cache,
+            seed=opts.seed,
+            progress=progress,
+            child=child,
+        )
     timings["retrain_s"] = time.monotonic() - t
     attribution.label_runs(runs)
     note_train_steps(runs, trace)

@@ -1,5 +1,5 @@
-"""The trusted retrain in a child process with hard limits: `retrain_in_child()` on the grader's side,
-`python -m grader.retrain.child JOB.json` on the other.
+"""The trusted retrain in a child process with hard limits: `RetrainChild` / `retrain_in_child()` on the
+grader's side, `python -m grader.retrain.child RUNS_FILE MEMORY_MB` (the job on stdin) on the other.
 
 The student chooses what the grader trains (a full-batch fit, one epoch of hours), and nothing inside
 one TensorFlow call can be interrupted. So the retrain runs in a child process with its own memory
@@ -36,26 +36,28 @@ _POLL_S = 0.2
 
 def retrain_in_child(trace_path: Path, arrays_dir: Path, work: Path, *, final_model_id: int | None,
                      budget: Budget, cache_dir: Path | None, seed: int,
-                     progress: RetrainProgress | None = None) -> list[RunResult]:
-    """Retrain the trace saved at `trace_path` in a child process; `work` gets job.json, runs.jsonl
-    and retrain.log. One RunResult per planned run, finished or not. `progress` (grader check's bars)
-    is driven from the child's progress lines in the same stream."""
+                     progress: RetrainProgress | None = None, child: RetrainChild | None = None) -> list[RunResult]:
+    """Retrain the trace saved at `trace_path` in a child process; `work` gets retrain-job.json,
+    retrain-runs.jsonl and retrain.log. One RunResult per planned run, finished or not. `progress`
+    (grader check's bars) is driven from the child's progress lines in the same stream. `child`: one
+    started earlier (RetrainChild, warmed up while the notebook ran); without it one is started here."""
     trace = Trace.load(trace_path)
     planned, _ = plan_runs(trace, final_model_id, seed)
     if not planned:
         return []
-    job, runs_file = work / "retrain-job.json", work / "retrain-runs.jsonl"
-    runs_file.unlink(missing_ok=True)
-    job.write_text(json.dumps({"trace": str(trace_path), "arrays": str(arrays_dir), "runs": str(runs_file),
-                               "final_model_id": final_model_id, "budget": to_data(budget),
-                               "cache_dir": None if cache_dir is None else str(cache_dir), "seed": seed,
-                               "progress": progress is not None}),
-                   encoding="utf-8")
-    with (work / "retrain.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "grader.retrain.child", str(job)], stdout=log,
-                                stderr=subprocess.STDOUT, env=dict(os.environ, **{ENV_RETRAIN_PARENT_PID: str(os.getpid())}))
-        killed, seconds = _wait(proc, runs_file, budget.time_budget_s, _Relay(progress) if progress else None)
-    done = {run.run_id: run for run in _read_runs(runs_file)}
+    job = {"trace": str(trace_path), "arrays": str(arrays_dir), "final_model_id": final_model_id,
+           "budget": to_data(budget), "cache_dir": None if cache_dir is None else str(cache_dir), "seed": seed,
+           "progress": progress is not None}
+    (work / "retrain-job.json").write_text(json.dumps(job), encoding="utf-8")  # for whoever debugs a run
+    own = child is None
+    if child is None:
+        child = RetrainChild(work, budget.memory_mb)
+    try:
+        killed, seconds = child.run(job, budget.time_budget_s, _Relay(progress) if progress else None)
+    finally:
+        if own:
+            child.close()
+    done = {run.run_id: run for run in _read_runs(child.runs_file)}
     for run in planned:
         if run.run_id in done:
             continue
@@ -64,9 +66,52 @@ def retrain_in_child(trace_path: Path, arrays_dir: Path, work: Path, *, final_mo
             run.reason = f"retrain time budget of {budget.time_budget_s:.0f} s used up (stopped after {seconds:.0f} s)"
         else:
             run.status = "error"
-            run.reason = (f"the retrain process ended with code {proc.returncode} before this run finished "
+            run.reason = (f"the retrain process ended with code {child.proc.returncode} before this run finished "
                           f"(memory limit {budget.memory_mb} MB)")
     return [done.get(run.run_id, run) for run in planned]
+
+
+class RetrainChild:
+    """The retrain process, started before the student's kernel: it applies its memory limit, imports
+    TensorFlow and loads the data set while the notebook runs (seconds a hand-in no longer waits for),
+    then waits for its one job on stdin. `run()` hands it the job; `close()` (or leaving the `with`
+    block) stops it if it is still there, e.g. when the hand-in had nothing to retrain."""
+
+    def __init__(self, work: Path, memory_mb: int):
+        self.runs_file = work / "retrain-runs.jsonl"
+        self.runs_file.unlink(missing_ok=True)
+        self.started = time.monotonic()
+        self._log = (work / "retrain.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "grader.retrain.child", str(self.runs_file), str(int(memory_mb))],
+            stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, **{ENV_RETRAIN_PARENT_PID: str(os.getpid())}))
+
+    def run(self, job: dict, budget_s: float, relay: _Relay | None = None) -> tuple[bool, float]:
+        """Send the job and wait for the child: (killed at the time budget, seconds since it was ready)."""
+        try:
+            self.proc.stdin.write((json.dumps(job) + "\n").encode("utf-8"))
+            self.proc.stdin.close()
+        except OSError:  # the child is already gone (its start-up failed): reported as runs not finished
+            pass
+        return _wait(self.proc, self.runs_file, budget_s, relay, started=self.started)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdin and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        self._log.close()
+
+    def __enter__(self) -> RetrainChild:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _Relay:
@@ -131,10 +176,11 @@ class _SendProgress:
         self.send({"progress": {"event": "finish", "run": run.run_id}})
 
 
-def _wait(proc: subprocess.Popen, runs_file: Path, budget_s: float, relay: _Relay | None = None) -> tuple[bool, float]:
-    """Wait for the child; SIGKILL it at the budget (counted from when it is ready to train).
+def _wait(proc: subprocess.Popen, runs_file: Path, budget_s: float, relay: _Relay | None = None, *,
+          started: float) -> tuple[bool, float]:
+    """Wait for the child; SIGKILL it at the budget, counted from when it is ready to train and has the
+    job (a warmed-up child is ready at once), or STARTUP_S after it was `started` if it never gets ready.
     Returns (killed at the budget, seconds since it was ready)."""
-    started = time.monotonic()
     ready_at = None
     while proc.poll() is None:
         if relay is not None:
@@ -169,37 +215,43 @@ def _read_runs(runs_file: Path) -> list[RunResult]:
     return runs
 
 
-def main(job_path: str) -> int:
-    """The child: limits, then the retrain, one JSON line per finished run."""
+def main(argv: list[str]) -> int:
+    """The child (`python -m grader.retrain.child RUNS_FILE MEMORY_MB`): limits, TensorFlow and the data
+    set, a "ready" line, then the job read from stdin and one JSON line per finished run. No job (stdin
+    closed empty): nothing to retrain, exit."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: dies with the worker, whatever kills it
     if os.getppid() != int(os.environ.get(ENV_RETRAIN_PARENT_PID, os.getppid())):
         return 1
-    job = json.loads(Path(job_path).read_text(encoding="utf-8"))
-    budget = from_data(Budget, job["budget"])
-    memory = budget.memory_mb * 2**20
+    runs_path, memory = Path(argv[0]), int(argv[1]) * 2**20
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     from grader.data import load_fashion_mnist, row_index
     from grader.options import quiet_tensorflow
-    from grader.retrain.replay import retrain_trace
+    from grader.retrain.replay import _configure_tensorflow, retrain_trace
 
     quiet_tensorflow()
+    _configure_tensorflow()
     load_fashion_mnist()
     row_index()
-    with open(job["runs"], "a", encoding="utf-8") as out:
+    with open(runs_path, "a", encoding="utf-8") as out:
         def send(message: dict) -> None:
             out.write(json.dumps(message, ensure_ascii=False) + "\n")
             out.flush()
 
         send({"ready": True})
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0
+        job = json.loads(line)
         retrain_trace(Trace.load(Path(job["trace"])), Path(job["arrays"]), final_model_id=job["final_model_id"],
-                      budget=budget, cache_dir=None if job["cache_dir"] is None else Path(job["cache_dir"]),
+                      budget=from_data(Budget, job["budget"]),
+                      cache_dir=None if job["cache_dir"] is None else Path(job["cache_dir"]),
                       seed=job["seed"], on_run=lambda run: send({"run": to_data(run)}),
                       progress=_SendProgress(send) if job.get("progress") else None)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1]))
+    raise SystemExit(main(sys.argv[1:]))
