@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("path", type=Path, help="the notebook, .py/.md file or folder to check")
     c.add_argument("--out", type=Path, default=Path("grader-report"), help="report folder")
     c.add_argument("--full", action="store_true", help="train every model with its full epochs")
+    c.add_argument("--time-limit", type=_seconds, default=None, metavar="S",
+                   help="seconds the whole quick check may take: capture, retrain, rules and report "
+                   f"(default {Budget.check_s:g}; 0 = no limit; no effect with --full)")
     c.add_argument("--json", type=Path, metavar="FILE", help="write the machine-readable result here")
     c.add_argument("--ci", action="store_true",
                    help="also write OUT/junit.xml and print GitHub-style annotations")
@@ -156,11 +159,21 @@ def _cluster_spec(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _options(args: argparse.Namespace, budget_name: str):
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):  # NaN fails `>= 0` too
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (0 = no limit), not {text!r}")
+    return value
 
+
+def _options(args: argparse.Namespace, budget_name: str):
     overrides = {"cell_timeout_s": args.cell_timeout, "total_timeout_s": args.total_timeout,
                  "memory_mb": args.memory_mb, "disk_mb": args.disk_mb, "inodes": args.inodes}
-    budget = {k: v for k, v in (("time_budget_s", args.retrain_budget), ("memory_mb", args.retrain_memory_mb))
+    budget = {k: v for k, v in (("time_budget_s", args.retrain_budget), ("memory_mb", args.retrain_memory_mb),
+                                ("check_s", getattr(args, "time_limit", None)))  # `check` only
               if v is not None}
     return GradeOptions(
         out_dir=args.out,

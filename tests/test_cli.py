@@ -101,3 +101,20 @@ def test_quota_and_retrain_limits_reach_the_worker_unchanged():
     assert (worker.limits, worker.budget) == (opts.limits, opts.budget)
     default = _options(build_parser().parse_args(["grade", "x"]), "full")
     assert (default.limits.disk_mb, default.budget.memory_mb, default.budget.time_budget_s) == (1024, 6144, 1800)
+
+
+def test_time_limit_sets_the_quick_checks_bound():
+    """`check --time-limit S` becomes Budget.check_s (what bounds the whole quick check); not given, the
+    default bound; a negative value is a usage error."""
+    from grader.cli import _options, build_parser
+    from grader.options import Budget
+
+    parse = build_parser().parse_args
+    assert _options(parse(["check", "x", "--time-limit", "60"]), "quick").budget.check_s == 60.0
+    assert _options(parse(["check", "x", "--time-limit", "0"]), "quick").budget.check_s == 0.0
+    assert _options(parse(["check", "x"]), "quick").budget == Budget(name="quick")
+    assert _options(parse(["grade", "x"]), "quick").budget == Budget(name="quick")  # `grade` has no such option
+    assert Budget(name="quick", check_s=60).retrain_seconds(10) == 60 - 10 - Budget.report_reserve_s
+    proc = run_cli("check", "x.ipynb", "--time-limit", "-5")
+    assert proc.returncode == 2 and "--time-limit" in proc.stderr and ">= 0" in proc.stderr
+    assert "--time-limit" in run_cli("check", "--help").stdout
