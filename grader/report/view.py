@@ -225,11 +225,22 @@ def _run_label(r: RunResult) -> str:
     return f"{label} (final)" if r.is_final and "final" not in label.lower() else label
 
 
+def _budget_text(r: RunResult) -> str:
+    """What the budget did to a run, in the student's language (the English reason is in the result JSON)."""
+    if r.reason.startswith("epochs capped"):
+        return f"épocas limitadas a {r.epochs_requested} (máximo del corrector)"
+    if not r.epochs_run:
+        return "sin entrenar, se acabó el tiempo de reentrenamiento"
+    return f"{r.epochs_run} de {r.epochs_requested} épocas, se acabó el tiempo de reentrenamiento"
+
+
 def run_rows(runs: list[RunResult]) -> list[dict[str, str]]:
     rows = []
     for r in runs:
         status = RUN_STATUS_WORDS.get(r.status, r.status)
-        if r.status != "ok" and r.reason:
+        if r.status == "budget":
+            status = f"{status}: {_budget_text(r)}"
+        elif r.status != "ok" and r.reason:
             status = f"{status}: {r.reason}"
         rows.append(
             {

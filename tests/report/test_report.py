@@ -100,7 +100,8 @@ def test_report_tables_facts_and_errors(full):
     _, _, page = full
     text = page.all_text
     assert "Entrenamientos reproducidos por el corrector" in text
-    assert "fuera de presupuesto: over the epoch budget" in text  # a not-ok run says why
+    assert "fuera de presupuesto: épocas limitadas a 60 (máximo del corrector)" in text  # says why, in Spanish
+    assert "sin entrenar" not in text  # a capped run was trained
     assert "ex4 final 20/20 89.7 % 89.7 % 89.1 % no ok" in text  # test accuracy only for the final run
     assert "Reproducido vs. reportado" in text and "93.1 % 89.7 % -3.4 pp" in text
     assert "Semilla 20251" in text and "keras 3.15.1" in text and "total 164.1" in text
