@@ -23,6 +23,7 @@ from grader.rules.base import (
 )
 from grader.rules.integrity import unrecorded_facts
 from grader.rules.selection import selection_problem
+from grader.source.refits import repeated_fits
 
 TRAIN_ROWS = 60_000
 _SELECTING_CALLBACKS = {"EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau"}
@@ -140,19 +141,37 @@ def _slice_share(fact: dict[str, Any], want: float, tol: float) -> bool:
 
 class NewModelPerFit(BaseRule):
     id = "new_model_per_fit"
-    messages = ("pass", "fail", "skip")
+    messages = ("pass", "fail", "fail_source", "fail_source_loop", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if skipped := self.skip_unless_trabajo2(ctx):
             return skipped
         if not ctx.trace.fits:
-            return self.skip(ctx, "nothing_trained")
+            # No training was recorded: the code itself may still show a fit repeated on one object.
+            # Finding none proves nothing (helpers, attributes), so that stays a skip.
+            return self._from_source(ctx) or self.skip(ctx, "nothing_trained")
         repeated = [f for f in ctx.trace.fits if f.prior_fits > 0]
         if not repeated:
             return self.verdict(ctx, "pass")
         first = repeated[0]
         return self.verdict(ctx, "fail", values={"where": fit_where(ctx, first), "value": first.prior_fits},
                             evidence=[fit_evidence(ctx, f, prior_fits=f.prior_fits) for f in repeated[:MAX_EVIDENCE]])
+
+    def _from_source(self, ctx: RuleContext) -> Verdict | None:
+        found = repeated_fits(ctx.submission)
+        if not found:
+            return None
+        first = found[0]
+        earlier = where(ctx, first.earlier.cell, first.earlier.line)
+        evidence = [evidence_at(ctx, r.fit.cell, r.fit.line, r.fit.end_line, variable=r.name,
+                                earlier=where(ctx, r.earlier.cell, r.earlier.line)) for r in found]
+        if not first.in_loop:  # the fit that trained the object first, right after the repeat
+            evidence.insert(1, evidence_at(ctx, first.earlier.cell, first.earlier.line, first.earlier.end_line,
+                                           variable=first.name))
+        return self.verdict(ctx, "fail", "fail_source_loop" if first.in_loop else "fail_source",
+                            values={"where": where(ctx, first.fit.cell, first.fit.line), "earlier": earlier,
+                                    "name": first.name},
+                            evidence=evidence[:MAX_EVIDENCE])
 
 
 class NoTestTuning(BaseRule):

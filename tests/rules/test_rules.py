@@ -86,6 +86,66 @@ def test_new_model_per_fit_cites_the_refit():
     assert v["new_model_per_fit"].evidence[0].cell == 13
 
 
+def _adam_refits_the_sgd_model() -> list[tuple[str, str]]:
+    """The standard hand-in whose Adam cell (13) compiles and fits the SGD cell's model again."""
+    cells = standard_cells()
+    cells[13] = ("code", "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
+                         "history = model.fit(x_train, y_train, epochs=3, batch_size=128, validation_split=0.2)")
+    return cells
+
+
+def test_new_model_per_fit_reads_a_refit_from_the_code_when_nothing_was_recorded():
+    for trace in (Trace(student="s", status="not_run"), make_trace([], status="ok")):  # never ran / no fit recorded
+        v, _ = run_rules(notebook(_adam_refits_the_sgd_model()), trace, runs=[])
+        verdict = v["new_model_per_fit"]
+        assert (verdict.status, verdict.key) == ("fail", "fail_source")
+        assert "En la celda 14, línea 2 se vuelve a llamar a `fit` sobre `model`" in verdict.message
+        assert "ya se entrenó en la celda 13, línea 6" in verdict.message and "Se ha leído del código" in verdict.message
+        assert [(e.cell, e.line) for e in verdict.evidence] == [(13, 2), (12, 6)]
+        assert verdict.points == -RUBRIC.rules["new_model_per_fit"].deduction["fail"]
+
+
+def test_new_model_per_fit_reads_a_loop_that_refits_from_the_code():
+    cells = standard_cells()
+    cells[12] = ("code", "model = Sequential([Flatten(input_shape=(28, 28)), Dense(10, activation='softmax')])\n"
+                         "for opt in ['sgd', 'adam', 'rmsprop']:\n"
+                         "    model.compile(optimizer=opt, loss='sparse_categorical_crossentropy')\n"
+                         "    model.fit(x_train, y_train, epochs=3, validation_split=0.2)")
+    v, _ = run_rules(notebook(cells), Trace(student="s", status="not_run"), runs=[])
+    verdict = v["new_model_per_fit"]
+    assert (verdict.status, verdict.key) == ("fail", "fail_source_loop")
+    assert "En la celda 13, línea 4, dentro de un bucle" in verdict.message and "`model`" in verdict.message
+    assert [(e.cell, e.line) for e in verdict.evidence] == [(12, 4)]
+
+
+def test_new_model_per_fit_from_a_markdown_export_of_the_answers(tmp_path: Path):
+    fence = "```"
+    text = "\n\n".join(src if kind == "markdown" else f"{fence}python\n{src}\n{fence}"
+                       for kind, src in _adam_refits_the_sgd_model())
+    (tmp_path / "respuestas.md").write_text(text + "\n", encoding="utf-8")
+    sub = load_submission(tmp_path / "respuestas.md")
+    assert sub.kind == "md"
+    sgd = next(c.number for c in sub.code_cells if "optimizer='sgd'" in c.source)
+    adam = next(c.number for c in sub.code_cells if c.source.startswith("model.compile(optimizer='adam'"))
+    v, _ = run_rules(sub, Trace(student="s", status="not_run"), runs=[])
+    assert v["new_model_per_fit"].key == "fail_source"
+    assert f"En la celda {adam}, línea 2" in v["new_model_per_fit"].message
+    assert f"ya se entrenó en la celda {sgd}, línea 6" in v["new_model_per_fit"].message
+
+
+def test_new_model_per_fit_keeps_silence_a_skip_and_trusts_a_recorded_trace():
+    v, _ = run_rules(notebook(standard_cells()), Trace(student="s", status="not_run"), runs=[])
+    assert v["new_model_per_fit"].status == "skip"  # no repeat in the code proves no new model either
+    # The trace recorded the fits: it decides, whatever the source looks like.
+    v, _ = run_rules(notebook(_adam_refits_the_sgd_model()), standard_trace())
+    assert (v["new_model_per_fit"].status, v["new_model_per_fit"].key) == ("pass", "pass")
+    trace = standard_trace()
+    trace.fits[6] = make_fit(6, 6, optimizer="Adam", cell=13, line=2, prior_fits=1)
+    v, _ = run_rules(notebook(_adam_refits_the_sgd_model()), trace)
+    assert (v["new_model_per_fit"].status, v["new_model_per_fit"].key) == ("fail", "fail")
+    assert "1 `fit` previo(s)" in v["new_model_per_fit"].message
+
+
 def test_no_test_tuning_cases():
     sub, trace = standard()
     replace_fit(trace, 1, x=ref("x", 70_000, rows={"train": 60_000, "test": 10_000}))
@@ -374,6 +434,8 @@ def test_samples_from_source_and_saved_outputs(student, spec):
     for rule, status in spec["rules"].items():
         if rule in STATIC_DECIDABLE or (status == "fail" and rule not in ("new_model_per_fit", "cells_run")):
             assert v[rule].status == status, (rule, v[rule].message)
+    if spec["rules"].get("new_model_per_fit") != "fail":  # the code never shows a refit that is not there
+        assert v["new_model_per_fit"].status == "skip", v["new_model_per_fit"].message
 
 
 @pytest.mark.slow
