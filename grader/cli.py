@@ -254,6 +254,10 @@ def print_checklist(result, out_dir: Path) -> None:
         print("\n  Recortado por el presupuesto:")
         for line in cuts:
             print(f"    - {line}")
+        unverified = sum(v.max_points for v in result.rules if v.status == "skip" and v.max_points > 0)
+        if unverified and result.meta.get("budget") == "quick":
+            print(f"    {unverified:g} punto(s) de la nota son de comprobaciones omitidas, que pueden deberse a "
+                  "este recorte: `grader check --full` las hace todas")
     from grader.report import report_filename
 
     print(f"\nInforme: {out_dir / report_filename(result.student)}")

@@ -118,3 +118,20 @@ def test_time_limit_sets_the_quick_checks_bound():
     proc = run_cli("check", "x.ipynb", "--time-limit", "-5")
     assert proc.returncode == 2 and "--time-limit" in proc.stderr and ">= 0" in proc.stderr
     assert "--time-limit" in run_cli("check", "--help").stdout
+
+
+def test_quick_checklist_says_how_many_points_the_budget_may_have_left_unverified(capsys, tmp_path):
+    from grader.cli import print_checklist
+    from grader.report.sample import sample_result
+
+    result = sample_result()
+    result.rules = [dataclasses.replace(v, status="skip", points=0.0) if v.id == "ex4_target" else v
+                    for v in result.rules]  # the final model was cut: its target could not be checked
+    skipped = sum(v.max_points for v in result.rules if v.status == "skip" and v.max_points > 0)
+    assert skipped == 1.5
+    result.meta.update(budget="quick", budget_cuts=["m9 · red final: 3 de 20 épocas, se acabó el tiempo"])
+    print_checklist(result, tmp_path)
+    assert f"{skipped:g} punto(s) de la nota son de comprobaciones omitidas" in capsys.readouterr().out
+    result.meta.update(budget="full")  # the full budget cuts nothing a student could re-run: no such line
+    print_checklist(result, tmp_path)
+    assert "comprobaciones omitidas" not in capsys.readouterr().out

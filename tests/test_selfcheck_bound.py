@@ -69,6 +69,8 @@ def test_a_heavy_cnn_hand_in_is_checked_within_the_time_limit(tmp_path):
         line = next(c for c in cuts if c.startswith(f"m{run['model_id']} · "))
         assert f"    - {line}\n" in proc.stdout
         assert ("sin entrenar" if not run["epochs_run"] else f"{run['epochs_run']} de {run['epochs_requested']} épocas") in line
+    unverified = sum(v["max_points"] for v in result["rules"] if v["status"] == "skip" and v["max_points"] > 0)
+    assert unverified and f"{unverified:g} punto(s) de la nota son de comprobaciones omitidas" in proc.stdout
     bar = re.escape(f"Entrenando m{final['model_id']} · red final")
     shown = [float(n) for n in re.findall(bar + r": +\d+%\|[^|]*\| (\d+\.\d)/10 épocas", proc.stderr)]
     assert shown and max(shown) > 0, proc.stderr[-2000:]
