@@ -80,7 +80,7 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
     t = time.monotonic()
     verdicts, exercises, score, max_score = grade(sub, trace, runs, rubric, attribution)
     timings["rules_s"] = time.monotonic() - t
-    recognition = recognize(sub, trace.static, trained_rows(trace)) if sub.load_error is None else None
+    recognition = recognize(sub, trace.static, trained_rows(trace), rubric.recognition) if sub.load_error is None else None
     final = next((r for r in runs if r.is_final and r.status == "ok"), None)
     timings["total_s"] = time.monotonic() - started
     result = GradeResult(

@@ -25,7 +25,7 @@ from grader.results import EXERCISES, GROUPS, STATUSES
 SEVERITIES = ("error", "warning", "info")
 DEFAULT_PARTIAL = MappingProxyType({"pass": 1.0, "warn": 0.5, "fail": 0.0, "skip": 0.0})
 
-_TOP_KEYS = {"title", "exercises", "messages", "rules", "similarity"}
+_TOP_KEYS = {"title", "exercises", "messages", "rules", "similarity", "recognition"}
 _RULE_KEYS = {"title", "exercise", "severity", "points", "deduction", "partial", "params", "messages"}
 
 
@@ -83,6 +83,16 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class RecognitionSpec:
+    """What marks a hand-in as this assignment (grader.source.recognize): the number in its title
+    ("Trabajo 2", "Práctica 2") and phrases of the statement and its exercise titles, matched without
+    case or accents in the Markdown. Part of the digest: it decides whether exercise rules apply."""
+
+    number: int = 2
+    statement: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SimilaritySpec:
     """How hand-ins of one batch are compared (grader.review.similarity). Flags only: no grade
     depends on it, so the `similarity` section is left out of the rubric digest."""
@@ -113,6 +123,7 @@ class Rubric:
     path: str
     digest: str
     similarity: SimilaritySpec = SimilaritySpec()
+    recognition: RecognitionSpec = RecognitionSpec()
 
     def exercise(self, exercise_id: str) -> ExerciseSpec:
         for ex in self.exercises:
@@ -171,6 +182,7 @@ def parse_rubric(data: Any, name: str, base_dir: Path | None = None) -> Rubric:
                 f"rule points of {ex.id} add up to {total:g}, expected {ex.points:g}", file=name, key=f"exercises.{ex.id}.points"
             )
     similarity = _parse_similarity(v, top.get("similarity", {}), base_dir)
+    recognition = _parse_recognition(v, top.get("recognition", {}))
     graded = {k: x for k, x in top.items() if k != "similarity"}
     canonical = json.dumps(graded, sort_keys=True, ensure_ascii=False, default=str)
     return Rubric(
@@ -181,7 +193,21 @@ def parse_rubric(data: Any, name: str, base_dir: Path | None = None) -> Rubric:
         path=name,
         digest=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
         similarity=similarity,
+        recognition=recognition,
     )
+
+
+def _parse_recognition(v: _Validator, raw: Any) -> RecognitionSpec:
+    body = v.mapping(raw, "recognition")
+    v.known_keys(body, {"number", "statement"}, "recognition")
+    number = v.number(body.get("number", RecognitionSpec.number), "recognition.number", minimum=1)
+    if number != int(number):
+        raise v.fail("recognition.number", f"expected a whole number, got {number:g}")
+    phrases = body.get("statement", [])
+    if not isinstance(phrases, list):
+        raise v.fail("recognition.statement", f"expected a list of strings, got {_kind(phrases)}")
+    statement = tuple(v.string(p, f"recognition.statement[{i}]") for i, p in enumerate(phrases))
+    return RecognitionSpec(number=int(number), statement=statement)
 
 
 def _parse_similarity(v: _Validator, raw: Any, base_dir: Path | None) -> SimilaritySpec:

@@ -52,7 +52,7 @@ class RuleContext:
     @cached_property
     def recognition(self) -> Recognition:
         """Trabajo 2 or not, from text, code, static facts and the rows the probe fingerprinted."""
-        return recognize(self.submission, self.static, trained_rows(self.trace))
+        return recognize(self.submission, self.static, trained_rows(self.trace), self.rubric.recognition)
 
     @cached_property
     def looks_like_trabajo2(self) -> bool:

@@ -8,7 +8,8 @@ fingerprinted as Fashion-MNIST. It is "another assignment" only when its content
 way it is graded as Trabajo 2 (a hand-in that does nothing simply earns nothing).
 
 The evidence is Spanish text for the report. This module reads the submission, the static facts
-(`grader.source.static.analyze`) and row counts only: it knows nothing of rules or rubrics.
+(`grader.source.static.analyze`), row counts and the rubric's `recognition` section (the assignment's
+number and statement phrases, RecognitionSpec): it knows nothing of rules.
 """
 
 from __future__ import annotations
@@ -20,16 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.load import Submission
+from grader.rubric import RecognitionSpec
 
 TRABAJO2, OTHER, UNKNOWN = "trabajo2", "other", "unknown"
 
-# Folded (lowercase, no accents) phrases of the statement and its exercise titles, Spanish and English.
-_STATEMENT = (
-    "aspectos practicos de las redes neuronales", "practical aspects of neural networks",
-    "unidades de activacion", "inicializacion de parametros", "inicializacion de los pesos",
-    "weight initiali", "parameter initiali", "optimizadores", "optimizers", "regularizacion y red final",
-    "regularization and final", "regularisation and final", "consideraciones iniciales",
-)
 _DATASET_TEXT = re.compile(r"fashion[-_ ]?mnist")
 # Another dataset by its Keras / TFDS / torchvision name; a variable called `mnist` that holds
 # Fashion-MNIST (`mnist = tf.keras.datasets.fashion_mnist`) is not one.
@@ -63,15 +58,18 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def recognize(sub: Submission, static: dict[str, Any], trained_rows: Iterable[dict[str, int] | None] = ()) -> Recognition:
-    """Decide whether `sub` is Trabajo 2 from its text, code, static facts and the rows it trained on."""
+def recognize(sub: Submission, static: dict[str, Any], trained_rows: Iterable[dict[str, int] | None] = (),
+              spec: RecognitionSpec = RecognitionSpec()) -> Recognition:
+    """Decide whether `sub` is the assignment `spec` describes (Trabajo 2) from its text, code, static
+    facts and the rows it trained on."""
     out = Recognition()
+    number = spec.number
     prose = fold("\n".join(c.source for c in sub.cells if c.cell_type != "code"))
     code = fold("\n".join(c.source for c in sub.cells if c.cell_type == "code"))
     titles = {int(n) for n in _TITLE.findall(prose)}
-    if 2 in titles:
-        out.evidence.append("el texto se titula «Trabajo 2»")
-    phrases = [p for p in _STATEMENT if p in prose]
+    if number in titles:
+        out.evidence.append(f"el texto se titula «Trabajo {number}»")
+    phrases = [p for p in map(fold, spec.statement) if p in prose]
     if phrases:
         out.evidence.append(f"el texto recoge el enunciado ({len(phrases)} frase(s) del enunciado, p. ej. «{phrases[0]}»)")
     if _DATASET_TEXT.search(code):
@@ -88,13 +86,13 @@ def recognize(sub: Submission, static: dict[str, Any], trained_rows: Iterable[di
     other_data = sorted({m.group(0) for m in _OTHER_DATASETS.finditer(code)})
     if other_data:
         out.against.append("el código carga otro conjunto de datos (" + ", ".join(other_data) + ")")
-    if titles - {2} and 2 not in titles:
-        out.against.append("el texto se titula " + ", ".join(f"«Trabajo {n}»" for n in sorted(titles - {2})))
-    out.decision = _decide(out, len(experiments), bool(phrases))
+    if titles - {number} and number not in titles:
+        out.against.append("el texto se titula " + ", ".join(f"«Trabajo {n}»" for n in sorted(titles - {number})))
+    out.decision = _decide(out, len(experiments), bool(phrases), number in titles)
     return out
 
 
-def _decide(out: Recognition, experiments: int, statement: bool) -> str:
+def _decide(out: Recognition, experiments: int, statement: bool, titled: bool) -> str:
     # Fashion-MNIST loaded or trained on settles it; otherwise the statement's text or two of its
     # experiments do, unless the content names another assignment.
     if out.data_loaded:
@@ -102,7 +100,7 @@ def _decide(out: Recognition, experiments: int, statement: bool) -> str:
     if out.against:
         strong = statement and experiments >= 2
         return TRABAJO2 if strong else OTHER
-    if out.evidence and (statement or experiments >= 2 or any("Trabajo 2" in e for e in out.evidence)):
+    if out.evidence and (statement or experiments >= 2 or titled):
         return TRABAJO2
     return UNKNOWN
 

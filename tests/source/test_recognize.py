@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from builders import notebook, standard_cells
 
+from grader.rubric import read_rubric
 from grader.source.recognize import OTHER, TRABAJO2, UNKNOWN, recognize
 from grader.source.static import analyze
 
+SHIPPED = read_rubric().recognition  # the shipped rubric's number and statement phrases
 
-def decide(cells, rows=()):
+
+def decide(cells, rows=(), spec=SHIPPED):
     sub = notebook(cells)
-    return recognize(sub, analyze(sub), rows)
+    return recognize(sub, analyze(sub), rows, spec)
 
 
 def test_answers_only_export_is_recognised_by_statement_and_experiments():
@@ -46,3 +49,17 @@ def test_a_variable_called_mnist_holding_fashion_mnist_is_not_another_dataset():
     assert found.against == []
     digits = decide([("code", "from keras.datasets import mnist\n(a, b), (c, d) = mnist.load_data()")])
     assert digits.against and digits.decision == "other"
+
+
+def test_the_assignment_number_and_statement_phrases_are_the_rubrics():
+    from grader.rubric import RecognitionSpec
+
+    cells = [("markdown", "# Práctica 3: Redes convolucionales\n## Aumento de datos"), ("code", "print('hola')")]
+    assert decide(cells).decision == OTHER  # the shipped rubric: Trabajo 2
+    third = RecognitionSpec(number=3, statement=("Aumento de datos",))  # another course's rubric
+    found = decide(cells, spec=third)
+    assert found.decision == TRABAJO2 and found.against == []
+    assert "el texto se titula «Trabajo 3»" in found.evidence and any("aumento de datos" in e for e in found.evidence)
+    answers = [c for c in standard_cells() if "load_data" not in c[1] and c[0] == "markdown"]
+    assert any("recoge el enunciado" in e for e in decide(answers).evidence)  # the statement's phrases...
+    assert not any("enunciado" in e for e in decide(answers, spec=RecognitionSpec()).evidence)  # ...are the rubric's
