@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from grader.capture.kernel.probe import array_digest
+from grader.capture.kernel.arrays import array_digest
 from grader.capture.trace import (
     MAX_STEP_BATCHES,
     STEP_KINDS,

@@ -4,8 +4,8 @@ Layout under a root folder (mode 0711: other users can pass through, not list it
   spec/                     root only (0700): kernelspec, a copy of the launcher and mounts.json,
                             the kernel's mount plan (read by the launcher, never on a command line)
   newroot/                  mount point of the kernel's new root (see kernel/launcher.py)
-  probe-<rand>/grader_probe*.py  COPIES of grader/capture/kernel/probe.py, names.py, legacy.py
-                            and steps.py: the kernel's only PYTHONPATH
+  probe-<rand>/grader_probe*.py  COPIES of grader/capture/kernel/'s probe files (PROBE_FILES):
+                            the kernel's only PYTHONPATH
   work-<rand>/              cwd and HOME of the kernel: a copy of the hand-in's files, and
     .keras/datasets/fashion-mnist/   the four Fashion-MNIST .gz files (KERAS_HOME)
   events-<rand>/            the probe writes events.jsonl and arrays/ here
@@ -32,12 +32,11 @@ from pathlib import Path
 
 from grader import data
 from grader.capture import sandbox, uid_slots
-from grader.capture.kernel import legacy as probe_legacy
-from grader.capture.kernel import names as probe_names
-from grader.capture.kernel import probe
-from grader.capture.kernel import steps as probe_steps
+from grader.capture.kernel import PROBE_FILES
 from grader.load import Submission, is_ignored
 from grader.options import Limits
+
+KERNEL_DIR = Path(__file__).resolve().parent / "kernel"  # what runs in the student's process
 
 MAX_HANDIN_BYTES = 200 * 2**20  # a hand-in folder bigger than this is copied only in part
 
@@ -84,9 +83,8 @@ def create_workspace(sub: Submission, data_dir: Path | None, out_dir: Path | Non
                    events=folder("events"), runtime=folder("run"), spec_root=root / "spec",
                    log=root / "kernel.log")
     ws.probe_dir.mkdir(mode=0o755)
-    for module, name in ((probe, "grader_probe.py"), (probe_names, "grader_probe_names.py"),
-                         (probe_legacy, "grader_probe_legacy.py"), (probe_steps, "grader_probe_steps.py")):
-        shutil.copyfile(module.__file__, ws.probe_dir / name)
+    for source, name in PROBE_FILES.items():
+        shutil.copyfile(KERNEL_DIR / source, ws.probe_dir / name)
         os.chmod(ws.probe_dir / name, 0o644)
     (ws.work / ".tmp").mkdir()
     _copy_handin(sub, ws)

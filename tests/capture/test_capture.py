@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from grader.capture import events
-from grader.capture.kernel.probe import array_digest
+from grader.capture.kernel.arrays import array_digest
 from grader.capture.runner import capture_submission
 from grader.capture.trace import ArrayRef, Trace
 from grader.load import load_submission

@@ -29,13 +29,13 @@ def test_kernel_modules_import_nothing_of_grader() -> None:
 
 def test_probe_copies_import_alone_without_the_grader_package(tmp_path: Path) -> None:
     """As in the kernel: the three copies side by side are the only grader code on the path."""
-    for name, target in (("probe.py", "grader_probe.py"), ("names.py", "grader_probe_names.py"),
-                         ("legacy.py", "grader_probe_legacy.py"), ("steps.py", "grader_probe_steps.py"),
-                         ("launcher.py", "launcher.py")):
+    from grader.capture.kernel import PROBE_FILES
+
+    for name, target in (*PROBE_FILES.items(), ("launcher.py", "launcher.py")):
         shutil.copyfile(KERNEL / name, tmp_path / target)
     code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); sys.modules['grader'] = None\n"  # no grader
-            "import grader_probe, launcher; print('ok', grader_probe.legacy.__name__)")
+            "import grader_probe, launcher; print('ok', grader_probe.legacy.__name__, grader_probe.arrays.__name__)")
     proc = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["ok", "grader_probe_legacy"]
+    assert proc.stdout.split() == ["ok", "grader_probe_legacy", "grader_probe_arrays"]

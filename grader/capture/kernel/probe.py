@@ -27,16 +27,15 @@ that a fresh import of this module still finds it; when that is gone too, `at_ce
 GraderProbeLost and the runner notes the failed hidden cell. The trusted side does not rely on any
 of this: grader.rules.integrity compares the fit calls in the source with the recorded ones.
 
-Output: `events.jsonl` (one JSON object per line, flushed) and `arrays/<digest>.npy` in `out_dir`.
-Array digest = sha256 over f"{dtype.str}{shape}" followed by the C-order bytes (see array_digest);
-float64 arrays are cast to float32 first (what Keras trains on anyway).
+Output: `events.jsonl` (one JSON object per line, flushed) and `arrays/<digest>.npy` in `out_dir`
+(arrays.py: digest = sha256 over f"{dtype.str}{shape}" followed by the C-order bytes; float64 arrays
+are cast to float32 first).
 """
 
 from __future__ import annotations
 
 import builtins
 import functools
-import hashlib
 import inspect
 import json
 import math
@@ -48,11 +47,12 @@ from typing import Any
 import numpy as np
 
 try:  # inside the kernel the probe's files sit side by side on PYTHONPATH; the grader package is blocked
+    import grader_probe_arrays as arrays
     import grader_probe_legacy as legacy
     import grader_probe_names as names
     import grader_probe_steps as steps
 except ImportError:
-    from . import legacy, names, steps
+    from . import arrays, legacy, names, steps
 
 _probe: _Probe | None = None
 # The live probe is also kept on `builtins`: a student cell that deletes this module from
@@ -69,13 +69,6 @@ _BASE_PATCHED = ("fit", "train_on_batch", "test_on_batch")
 class GraderProbeLost(RuntimeError):
     """The probe was installed but a student cell removed it; the runner logs the hidden cell's
     failure ("hidden cell ... failed: GraderProbeLost") on the trusted side."""
-
-
-def array_digest(arr: np.ndarray) -> str:
-    """sha256 of dtype, shape and C-order bytes; shared with the trusted side's re-check."""
-    h = hashlib.sha256(f"{arr.dtype.str}{tuple(int(n) for n in arr.shape)}".encode())
-    h.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
-    return h.hexdigest()
 
 
 def install(out_dir: str, array_bytes: int) -> None:
@@ -237,10 +230,8 @@ class _NaNHistory(dict):
 class _Probe(steps.StepRecorder):
     def __init__(self, out_dir: str, array_bytes: int):
         self.out_dir = out_dir
-        self.arrays_dir = os.path.join(out_dir, "arrays")
-        os.makedirs(self.arrays_dir, exist_ok=True)
+        self.arrays = arrays.ArrayStore(os.path.join(out_dir, "arrays"), array_bytes)
         self.events = open(os.path.join(out_dir, "events.jsonl"), "a", encoding="utf-8")  # noqa: SIM115 (open for the kernel's life)
-        self.array_budget = array_bytes
         self.cell: int | None = None
         self.workdir = os.getcwd()
         self._models: dict[int, tuple[Any, int]] = {}  # id(obj) -> (weakref, model_id)
@@ -248,8 +239,6 @@ class _Probe(steps.StepRecorder):
         self._births: dict[int, tuple[Any, dict]] = {}
         self._next_id = 0
         self._compiled: dict[int, dict] = {}
-        self._arrays: dict[int, tuple[Any, tuple, str, dict]] = {}  # id -> (weakref, key, sample, ref)
-        self._saved: set[str] = set()
         self.wrappers: dict[str, Any] = {}  # Model method name -> the probe's wrapper
         self.model_cls: Any = None
         self._own_methods: dict[type, set[str]] = {}  # Keras' Model subclasses -> methods they define
@@ -448,41 +437,7 @@ class _Probe(steps.StepRecorder):
             pass
 
     def array_ref(self, value: Any, name: str, notes: dict[str, str], min_rows: int = 0) -> dict | None:
-        if value is None:
-            return None
-        arr = _as_array(value)
-        if arr is None:
-            notes[name] = f"not an array: {type(value).__name__}"
-            return None
-        key = (arr.shape, arr.dtype.str, arr.__array_interface__["data"][0], arr.strides)
-        sample = _sample(arr)
-        cached = self._arrays.get(id(value))
-        if cached is not None and cached[0]() is value and cached[1] == key and cached[2] == sample:
-            return cached[3]
-        if arr.dtype == np.float64:
-            arr = arr.astype(np.float32)
-        arr = np.ascontiguousarray(arr)
-        digest = array_digest(arr)
-        ref = {"digest": digest, "shape": list(arr.shape), "dtype": arr.dtype.str, "stored": True}
-        if digest not in self._saved:
-            if arr.nbytes <= self.array_budget and (arr.ndim == 0 or arr.shape[0] >= min_rows):
-                path = os.path.join(self.arrays_dir, digest + ".npy")
-                try:
-                    np.save(path + ".tmp.npy", arr, allow_pickle=False)
-                    os.replace(path + ".tmp.npy", path)
-                    self.array_budget -= arr.nbytes
-                    self._saved.add(digest)
-                except OSError as exc:
-                    ref["stored"] = False
-                    notes[name + "_not_saved"] = repr(exc)[:200]
-            else:
-                ref["stored"] = False
-        try:
-            if ref["stored"] or not min_rows:  # a skipped small array may still be saved by a fit
-                self._arrays[id(value)] = (weakref.ref(value), key, sample, ref)
-        except TypeError:  # objects without weakref support are simply not cached
-            pass
-        return ref
+        return self.arrays.ref(value, name, notes, min_rows)
 
 
 # ------------------------------------------------------------------------------- normalisation
@@ -505,28 +460,6 @@ def _user_globals() -> Any:
         import __main__
 
         return vars(__main__)
-
-
-def _as_array(value: Any) -> np.ndarray | None:
-    if isinstance(value, np.ndarray):
-        arr = value
-    elif hasattr(value, "numpy") and hasattr(value, "shape") and hasattr(value, "dtype"):
-        try:
-            arr = np.asarray(value.numpy())  # tf.Tensor, keras tensors
-        except Exception:
-            return None
-    elif hasattr(value, "to_numpy"):
-        arr = np.asarray(value.to_numpy())  # pandas
-    else:
-        return None
-    return None if arr.dtype == object else arr
-
-
-def _sample(arr: np.ndarray) -> str:
-    """Cheap fingerprint to notice in-place edits of a cached array between fits."""
-    flat = arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()
-    step = max(1, flat.size // 4096)
-    return hashlib.sha256(np.ascontiguousarray(flat[::step]).tobytes()).hexdigest()
 
 
 def _input_shape(model: Any) -> list | None:
