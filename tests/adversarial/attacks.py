@@ -209,7 +209,8 @@ import glob, os, sys
 sonda = sys.modules.get('grader_probe')
 carpetas = [os.getcwd()]
 if sonda is not None and getattr(sonda, '_probe', None) is not None:
-    carpetas.insert(0, sonda._probe.arrays_dir)
+    almacen = getattr(sonda._probe, 'arrays', None)  # el almacén de arrays de la sonda (grader_probe_arrays)
+    carpetas.insert(0, getattr(almacen, 'arrays_dir', None) or sonda._probe.arrays_dir)
 class Trampa:
     def __reduce__(self):
         return (open, ('/tmp/""" + PWNED + """-pickle', 'w'))
