@@ -233,7 +233,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def print_checklist(result, out_dir: Path) -> None:
-    from grader.report.view import STATUS_ICONS
+    from grader.report.view import STATUS_ICONS, unverified_points
 
     print(f"\nEntrega: {result.student}    Nota: {result.score:g} / {result.max_score:g}"
           f"  (presupuesto {result.meta.get('budget', '?')})")
@@ -254,8 +254,7 @@ def print_checklist(result, out_dir: Path) -> None:
         print("\n  Recortado por el presupuesto:")
         for line in cuts:
             print(f"    - {line}")
-        unverified = sum(v.max_points for v in result.rules if v.status == "skip" and v.max_points > 0)
-        if unverified and result.meta.get("budget") == "quick":
+        if unverified := unverified_points(result):
             print(f"    {unverified:g} punto(s) de la nota son de comprobaciones omitidas, que pueden deberse a "
                   "este recorte: `grader check --full` las hace todas")
     from grader.report import report_filename

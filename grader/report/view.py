@@ -378,6 +378,14 @@ def recognition_facts(found: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"decision": _DECISIONS[found["decision"]], "reasons": reasons}
 
 
+def unverified_points(result: GradeResult) -> float:
+    """Points of skipped checks when the quick budget cut something (a skip scores 0): what
+    `grader check --full` may still give. 0 otherwise."""
+    if result.meta.get("budget") != "quick" or not result.meta.get("budget_cuts"):
+        return 0.0
+    return sum(v.max_points for v in result.rules if v.status == "skip" and v.max_points > 0)
+
+
 def report_context(result: GradeResult, plots: dict[str, str], *, pdf: bool) -> dict[str, Any]:
     counts = {s: sum(1 for v in result.rules if v.status == s) for s in STATUS_ICONS}
     return {
@@ -388,6 +396,7 @@ def report_context(result: GradeResult, plots: dict[str, str], *, pdf: bool) -> 
         "fraction": max(0.0, min(1.0, result.score / result.max_score)) if result.max_score else 0.0,
         "counts": counts,
         "reviewed": sum(1 for v in result.rules if v.override is not None),
+        "unverified": fmt_points(unverified_points(result)) if unverified_points(result) else "",
         "icons": STATUS_ICONS,
         "sections": exercise_sections(result, plots),
         "runs": run_rows(result.runs),

@@ -46,3 +46,17 @@ def test_runs_cut_by_the_time_budget_say_so_in_spanish():
     rows = {r["id"]: r["status"] for r in run_rows([cut, never])}
     assert rows == {"m3": "fuera de presupuesto: 3 de 10 épocas, se acabó el tiempo de reentrenamiento",
                     "m4": "fuera de presupuesto: sin entrenar, se acabó el tiempo de reentrenamiento"}
+
+
+def test_quick_budget_cuts_are_said_next_to_the_grade(tmp_path):
+    import dataclasses
+
+    result = sample_result()
+    result.rules = [dataclasses.replace(v, status="skip", points=0.0) if v.id == "ex4_target" else v
+                    for v in result.rules]  # the final model was cut: its target could not be checked
+    result.meta.update(budget="quick", budget_cuts=["m9 · red final: 3 de 20 épocas, se acabó el tiempo"])
+    page = render_report(result, tmp_path, pdf=False).html.read_text(encoding="utf-8")
+    grade_block = page[page.index("grade-row"):page.index('class="points"')]
+    assert "Presupuesto rápido: 1.5 punto(s) de la nota son de comprobaciones omitidas" in re.sub(r"\s+", " ", grade_block)
+    result.meta.update(budget="full")
+    assert "Presupuesto rápido" not in render_report(result, tmp_path, pdf=False).html.read_text(encoding="utf-8")
