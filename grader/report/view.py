@@ -388,6 +388,7 @@ def unverified_points(result: GradeResult) -> float:
 
 def report_context(result: GradeResult, plots: dict[str, str], *, pdf: bool) -> dict[str, Any]:
     counts = {s: sum(1 for v in result.rules if v.status == s) for s in STATUS_ICONS}
+    unverified = unverified_points(result)
     return {
         "student": result.student,
         "record": record_facts(result.record),
@@ -396,7 +397,7 @@ def report_context(result: GradeResult, plots: dict[str, str], *, pdf: bool) -> 
         "fraction": max(0.0, min(1.0, result.score / result.max_score)) if result.max_score else 0.0,
         "counts": counts,
         "reviewed": sum(1 for v in result.rules if v.override is not None),
-        "unverified": fmt_points(unverified_points(result)) if unverified_points(result) else "",
+        "unverified": fmt_points(unverified) if unverified else "",
         "icons": STATUS_ICONS,
         "sections": exercise_sections(result, plots),
         "runs": run_rows(result.runs),
