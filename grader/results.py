@@ -45,6 +45,9 @@ class RunResult:
     is_final: bool = False
     status: str = "ok"  # "ok" | "not_reproducible" | "budget" | "error"
     reason: str = ""  # why not ok (English for the log, Spanish text comes from the rubric)
+    # What the budget cut (status "budget"): "epochs" = capped at the grader's maximum epochs (deterministic,
+    # cached), "time" = the retrain time ran out (not cached); "" = nothing.
+    cut: str = ""
     history: dict[str, list[float]] = field(default_factory=dict)  # loss, accuracy, val_loss, val_accuracy
     best_val_accuracy: float | None = None
     last_val_accuracy: float | None = None

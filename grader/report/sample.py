@@ -69,7 +69,7 @@ def sample_result(student: str = "garcia_lopez_maria", *, excerpt: str | None = 
         run("m7", "ex3", "Adam", history(0.915, 0.887, 10, speed=0.9)),
         run("m8", "ex3", "RMSprop", history(0.905, 0.88, 10, speed=0.85)),
         run("m9", "ex4", "final", history(0.93, 0.897, 20, speed=0.4), is_final=True, test_accuracy=0.8912),
-        RunResult("m10", 10, [10, 11], "ex3", "Nadam", status="budget",
+        RunResult("m10", 10, [10, 11], "ex3", "Nadam", status="budget", cut="epochs",
                   reason="epochs capped at 60 (the student asked for 200)", epochs_requested=60),
     ]
     rules = [

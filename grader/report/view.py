@@ -227,7 +227,7 @@ def _run_label(r: RunResult) -> str:
 
 def _budget_text(r: RunResult) -> str:
     """What the budget did to a run, in the student's language (the English reason is in the result JSON)."""
-    if r.reason.startswith("epochs capped"):
+    if r.cut == "epochs":
         return f"épocas limitadas a {r.epochs_requested} (máximo del corrector)"
     if not r.epochs_run:
         return "sin entrenar, se acabó el tiempo de reentrenamiento"

@@ -19,7 +19,7 @@ from grader.codec import from_json, to_json
 from grader.results import RunResult
 
 # Bump when the trainer's math changes, so old entries stop matching.
-TRAINER_VERSION = "2"  # 2: runs record which epoch's weights were tested
+TRAINER_VERSION = "3"  # 2: runs record which epoch's weights were tested; 3: runs say what the budget cut
 
 
 @cache

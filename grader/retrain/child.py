@@ -62,7 +62,7 @@ def retrain_in_child(trace_path: Path, arrays_dir: Path, work: Path, *, final_mo
         if run.run_id in done:
             continue
         if killed:
-            run.status = "budget"
+            run.status, run.cut = "budget", "time"
             run.reason = f"retrain time budget of {budget.time_budget_s:.0f} s used up (stopped after {seconds:.0f} s)"
         else:
             run.status = "error"

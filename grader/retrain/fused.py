@@ -268,7 +268,7 @@ def train_group(runs: list[Any], fits: list[Any], epochs: list[int], data: Any, 
         run.best_val_accuracy = max(val) if val else None
         run.last_val_accuracy = val[-1] if val else None
         if was_cut:
-            run.status = "budget"
+            run.status, run.cut = "budget", "time"
             run.reason = f"retrain time budget used up during fit {fit.index} (after {run.epochs_run} of {planned} epochs)"
         run.wall_s = wall
         run.notes.append(f"trained in one graph with {len(runs) - 1} other model(s) of the same shape")

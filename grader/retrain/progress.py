@@ -89,7 +89,7 @@ def budget_cuts(runs: list[RunResult], budget_name: str, retrain_s: float) -> li
     lines = []
     for run in runs:
         name = model_name(run.model_id, run.exercise, run.label)
-        if run.status == "budget" and run.reason.startswith("epochs capped"):
+        if run.status == "budget" and run.cut == "epochs":
             lines.append(f"{name}: épocas limitadas a {run.epochs_requested} (máximo del corrector)")
         elif run.status == "budget" and not run.epochs_run:
             lines.append(f"{name}: sin entrenar, no quedaba tiempo ({retrain_s:.0f} s para reentrenar)")

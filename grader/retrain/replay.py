@@ -62,7 +62,7 @@ def retrain_trace(trace: Trace, arrays_dir: Path, *, final_model_id: int | None,
         if fused and run.run_id in fused:
             continue
         if time.monotonic() > deadline:
-            run.status, run.reason = "budget", f"retrain time budget of {budget.time_budget_s:.0f} s used up"
+            run.status, run.cut, run.reason = "budget", "time", f"retrain time budget of {budget.time_budget_s:.0f} s used up"
         else:
             _retrain_run(run, groups[run.model_id], Path(arrays_dir), budget, cache_dir, deadline, data, prepared,
                          progress)
@@ -95,7 +95,7 @@ def _retrain_run(run: RunResult, fits: list[FitRecord], arrays_dir: Path, budget
     if progress is not None:
         progress.finish(run)
     run.wall_s = time.monotonic() - started
-    if run.status in ("ok", "not_reproducible") or run.reason.startswith("epochs capped"):
+    if run.status in ("ok", "not_reproducible") or run.cut == "epochs":
         retrain_cache.store(cache_dir, run)  # deterministic outcomes only; no deadline or crash
 
 
@@ -136,7 +136,7 @@ def _retrain_fused(runs: list[RunResult], groups: dict[int, list[FitRecord]], ar
                 run.status, run.reason, run.cache_key = "ok", "", ""
             continue
         for run in group:
-            if run.status == "ok" or run.reason.startswith("epochs capped"):
+            if run.status == "ok" or run.cut == "epochs":
                 retrain_cache.store(cache_dir, run)
             done.add(run.run_id)
     return done
@@ -148,7 +148,7 @@ def _planned_epochs(run: RunResult, fits: list[FitRecord], budget: Budget) -> li
     for fit in fits:
         n = max(0, int(fit.epochs))
         if n > budget.max_epochs:
-            run.status = "budget"
+            run.status, run.cut = "budget", "epochs"
             run.reason = f"epochs capped at {budget.max_epochs} (the student asked for {n})"
             n = budget.max_epochs
         if budget.name == "quick" and not run.is_final and n > budget.quick_epochs:
@@ -243,7 +243,7 @@ def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir:
         for key, values in hist.items():
             history.setdefault(key, []).extend(values)
         if hit_deadline:
-            run.status = "budget"
+            run.status, run.cut = "budget", "time"
             run.reason = f"retrain time budget used up during fit {fit.index} (after {len(hist['loss'])} of {n} epochs)"
             break
     run.history = history
@@ -251,7 +251,7 @@ def _train(run: RunResult, fits: list[FitRecord], epochs: list[int], arrays_dir:
     val = history.get("val_accuracy") or []
     run.best_val_accuracy = max(val) if val else None
     run.last_val_accuracy = val[-1] if val else None
-    if run.is_final and run.epochs_run and not run.reason.startswith("retrain time budget"):
+    if run.is_final and run.epochs_run and run.cut != "time":
         _tested_weights(run, callbacks, len(history.get("loss", [])) - len(hist.get("loss", [])))
         last = prepared[-1]
         x_test, y_test = transformed_test(data, last.x_train, last.y_train, index)

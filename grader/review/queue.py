@@ -100,8 +100,11 @@ def review_items(result: GradeResult, pairs: list[dict[str, Any]] | None = None)
         if run.status in ("not_reproducible", "error"):
             add("not_reproducible", f"Entrenamiento «{name}» no reproducible: {run.reason or run.status}",
                 f"run-{run.run_id}")
+        elif run.status == "budget" and run.cut == "epochs":
+            add("budget", f"Entrenamiento «{name}» reentrenado solo {run.epochs_requested} épocas (máximo del corrector)",
+                f"run-{run.run_id}")
         elif run.status == "budget":
-            add("budget", f"Entrenamiento «{name}» sin reentrenar: presupuesto agotado", f"run-{run.run_id}")
+            add("budget", f"Entrenamiento «{name}» sin reentrenar del todo: presupuesto agotado", f"run-{run.run_id}")
     for p in pairs or []:
         if p.get("flagged") is True and result.student in (p["a"], p["b"]):
             other = p["b"] if p["a"] == result.student else p["a"]

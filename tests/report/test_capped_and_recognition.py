@@ -39,9 +39,9 @@ def test_runs_cut_by_the_time_budget_say_so_in_spanish():
     from grader.report.view import run_rows
     from grader.results import RunResult
 
-    cut = RunResult("m3", 3, [2], "ex2", "zeros", status="budget", epochs_run=3, epochs_requested=10,
+    cut = RunResult("m3", 3, [2], "ex2", "zeros", status="budget", cut="time", epochs_run=3, epochs_requested=10,
                     reason="retrain time budget used up during fit 2 (after 3 of 10 epochs)")
-    never = RunResult("m4", 4, [3], "ex2", "normal", status="budget",
+    never = RunResult("m4", 4, [3], "ex2", "normal", status="budget", cut="time",
                       reason="retrain time budget of 153 s used up (stopped after 158 s)", epochs_requested=10)
     rows = {r["id"]: r["status"] for r in run_rows([cut, never])}
     assert rows == {"m3": "fuera de presupuesto: 3 de 10 épocas, se acabó el tiempo de reentrenamiento",

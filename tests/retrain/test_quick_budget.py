@@ -74,12 +74,16 @@ def test_quick_budget_is_what_is_left_of_the_check():
 
 
 def test_budget_cuts_are_said_in_spanish():
-    runs = [RunResult("m1", 1, [0], exercise="ex1", label="ReLU", status="budget", epochs_requested=3,
+    runs = [RunResult("m1", 1, [0], exercise="ex1", label="ReLU", status="budget", cut="time", epochs_requested=3,
                       reason="retrain time budget of 0 s used up"),
-            RunResult("m2", 2, [1], label="final", status="budget", epochs_run=4, epochs_requested=20,
+            RunResult("m2", 2, [1], label="final", status="budget", cut="time", epochs_run=4, epochs_requested=20,
                       reason="retrain time budget used up during fit 1 (after 4 of 20 epochs)"),
             RunResult("m3", 3, [2], exercise="ex3", label="Adam", epochs_run=2, epochs_requested=2,
                       notes=["fit 2: 10 epochs shortened to 2 (quick budget)"])]
+    # Said from the typed cut, whatever the English reason reads.
+    capped = RunResult("m4", 4, [3], exercise="ex3", label="Nadam", status="budget", cut="epochs", epochs_run=60,
+                       epochs_requested=60, reason="(any text)")
+    assert budget_cuts([capped], "full", 42)[0] == "m4 · Ej. 3 · Nadam: épocas limitadas a 60 (máximo del corrector)"
     lines = budget_cuts(runs, "quick", 42)
     assert lines[0] == "m1 · Ej. 1 · ReLU: sin entrenar, no quedaba tiempo (42 s para reentrenar)"
     assert lines[1].startswith("m2 · red final: 4 de 20 épocas, se acabó el tiempo")

@@ -238,13 +238,16 @@ def test_test_accuracy_only_for_final_model_and_quick_budget_caps_others(data, a
     capped = retrain_trace(trace_of(fits[0]), arrays, final_model_id=None, data=data,
                            budget=Budget(max_epochs=1))[0]
     assert capped.status == "budget" and capped.epochs_run == 1 and "capped at 1" in capped.reason
+    assert capped.cut == "epochs"  # typed: the report, the bars and the cache read this, not the English reason
     late = retrain_trace(trace_of(*fits), arrays, final_model_id=2, data=data, budget=Budget(time_budget_s=0))
     assert [r.status for r in late] == ["budget", "budget"] and "time budget" in late[0].reason
+    assert [r.cut for r in late] == ["time", "time"]
     # The final model trains first: a budget that runs out spends itself on it, not on the others.
     fits[1].epochs = 1  # the deadline is checked between epochs: one epoch cannot be cut short
     tight = retrain_trace(trace_of(*fits), arrays, final_model_id=2, data=data, budget=Budget(time_budget_s=0.2))
     assert [r.run_id for r in tight] == ["m1", "m2"]
     assert tight[1].status == "ok" and tight[1].test_accuracy is not None and tight[0].status == "budget"
+    assert (tight[1].cut, tight[0].cut) == ("", "time")
 
 
 def test_default_batch_size_and_plain_json_results(data, arrays):

@@ -55,6 +55,8 @@ def test_every_reason_is_found_and_links_to_evidence_in_the_report(tmp_path: Pat
     kinds = [i.kind for i in items]
     assert set(kinds) == set(KIND_LABELS) - {"not_trabajo2"}
     assert kinds.count("budget") == 1 and kinds.count("not_reproducible") == 1
+    # The sample's Nadam run was capped, not cut by time: the queue says what happened to it.
+    assert any(i.text == "Entrenamiento «Nadam» reentrenado solo 60 épocas (máximo del corrector)" for i in items)
     assert any(i.text == "Muy parecida a lopez (similitud 0.93)" for i in items)
     assert not any("otro" in i.text for i in items)  # an unflagged pair is no reason
     to_confirm = next(i for i in items if i.kind == "override_to_confirm")
