@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from grader.retrain.progress import Progress, RetrainProgress
 from grader.retrain.trainer import _EVAL_BATCH, CHUNK_SPECS, class_indices, run_epoch, sums_specs
+from grader.retrain.updates import fused_apply
 
 # What fusing was measured on (the homework's dense networks); the graph itself would take any model,
 # but whether it pays for convolutions was not measured, so those keep training alone.
@@ -98,6 +99,7 @@ class FusedTrainer:
             return
         models = [self.models[i] for i in members]
         variables = [m.trainable_variables for m in models]
+        applies = [fused_apply(m.optimizer, vs) for m, vs in zip(models, variables)]  # as FastTrainer's step
         batch = self.batch_size
 
         def run_steps(x, y, classes, perm, first, last, loss_sums, corrects):
@@ -113,8 +115,8 @@ class FusedTrainer:
                     total = tf.add_n([tf.cast(loss, tf.float32) for loss in losses])
                 grads = tape.gradient(total, [v for vs in variables for v in vs])
                 start = 0
-                for model, vs in zip(models, variables):
-                    model.optimizer.apply(grads[start : start + len(vs)], vs)
+                for apply, vs in zip(applies, variables):
+                    apply(grads[start : start + len(vs)])
                     start += len(vs)
                 size = tf.cast(tf.shape(idx)[0], tf.float32)
                 step_losses = tf.stack([tf.cast(loss, tf.float32) * size for loss in losses])

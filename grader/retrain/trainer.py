@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from grader.retrain.progress import Progress
+from grader.retrain.updates import fused_apply
 
 _EVAL_BATCH = 4096
 # Steps per graph call: an epoch runs in chunks so that a deadline can cut it and a progress bar can
@@ -88,6 +89,7 @@ class FastTrainer:
 
     def _make_epoch_fn(self) -> Callable:
         model, batch = self.model, self.batch_size
+        apply = fused_apply(model.optimizer, model.trainable_variables)  # = optimizer.apply, faster where exact
 
         def run_steps(x, y, classes, perm, first, last, loss_sum, correct):
             n = tf.shape(perm)[0]
@@ -99,7 +101,7 @@ class FastTrainer:
                     pred = model(xb, training=True)
                     loss = model.compute_loss(x=xb, y=yb, y_pred=pred, training=True)
                 grads = tape.gradient(loss, model.trainable_variables)
-                model.optimizer.apply(grads, model.trainable_variables)
+                apply(grads)
                 size = tf.cast(tf.shape(idx)[0], tf.float32)
                 hits = tf.equal(tf.argmax(pred, axis=-1, output_type=tf.int32), cb)
                 return i + 1, loss_sum + tf.cast(loss, tf.float32) * size, correct + tf.reduce_sum(tf.cast(hits, tf.float32))
