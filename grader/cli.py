@@ -239,7 +239,8 @@ def print_checklist(result, out_dir: Path) -> None:
           f"  (presupuesto {result.meta.get('budget', '?')})")
     for e in result.errors:
         if e.get("stage") in ("load", "capture", "grader"):
-            print(f"  ✗ {e['message']}")
+            icon = "–" if e.get("code") == "check_time" else "✗"  # the check's own bound, not a fault
+            print(f"  {icon} {e['message']}")
     for ex in result.exercises:
         print(f"\n  {ex.title}: {ex.points:g} / {ex.max_points:g}")
         for v in (v for v in result.rules if v.exercise == ex.exercise):

@@ -38,6 +38,13 @@ class Budget:
             return self.time_budget_s
         return max(0.0, min(self.time_budget_s, self.check_s - elapsed_s - self.report_reserve_s))
 
+    def capture_seconds(self) -> float | None:
+        """Quick budget: the student's cells stop `check_s` into the hand-in (a notebook slow outside
+        `fit` must not hold the check up either); None: only the kernel's own limits apply. The report's
+        share is not set aside here: the capture is the protocol verdicts' evidence, worth a few seconds
+        over the bound."""
+        return self.check_s if self.name == "quick" and self.check_s > 0 else None
+
 
 @dataclass(frozen=True)
 class Limits:

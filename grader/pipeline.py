@@ -15,13 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader import __version__
-from grader.capture.runner import capture_submission
+from grader.capture.runner import CheckBound, capture_submission
 from grader.capture.trace import Trace
 from grader.load import Submission, file_stem
 from grader.options import GradeOptions
 from grader.resources import default_rubric
 from grader.results import GradeResult
 from grader.retrain.progress import RetrainProgress, budget_cuts, model_name
+from grader.rules.places import place
 
 
 def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgress | None = None) -> GradeResult:
@@ -48,7 +49,9 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
         if sub.load_error is None:
             t = time.monotonic()
             private = [Path(opts.rubric_path or default_rubric()).resolve().parent, opts.retrain_cache]
-            trace = capture_submission(sub, work, limits=opts.limits, data_dir=opts.data_dir, private=private)
+            bound = opts.budget.capture_seconds()
+            trace = capture_submission(sub, work, limits=opts.limits, data_dir=opts.data_dir, private=private,
+                                       check=None if bound is None else CheckBound(started + bound, bound))
             timings["capture_s"] = time.monotonic() - t
         else:
             trace = Trace(student=sub.student, status="not_run")
@@ -114,7 +117,7 @@ def grade_submission(sub: Submission, opts: GradeOptions, progress: RetrainProgr
             "trace_status": trace.status,
             "recognition": recognition.to_dict() if recognition else None,
             "capture_notes": capture_notes(trace),
-            "budget_cuts": budget_cuts(runs, opts.budget.name, retrain_s),
+            "budget_cuts": budget_cuts(runs, opts.budget.name, retrain_s, capture_cut=_capture_cut(sub, trace)),
             "versions": {"python": platform.python_version(), **_library_versions()},
             "timings": {k: round(v, 2) for k, v in timings.items()},
         },
@@ -163,6 +166,15 @@ def note_train_steps(runs: list, trace: Trace) -> None:
                 run.notes.append(f"also trained by {step.steps} {step.kind} step(s) that the retrain does not replay")
 
 
+def _capture_cut(sub: Submission, trace: Trace) -> str:
+    """The quick check's bound stopped the notebook: where, in Spanish ("" when it did not)."""
+    stop = next((e for e in trace.errors if e.limit == "check_time"), None)
+    if stop is None:
+        return ""
+    return (f"ejecución del cuaderno: detenida en {place(sub, stop.cell)}, se acabó el tiempo de la comprobación "
+            f"({stop.limit_value or 0:.0f} s); lo que venía después no se ejecutó")
+
+
 def capture_notes(trace: Trace) -> list[str]:
     """The sandbox's and the probe's notes for the instructor."""
     return list(trace.messages)
@@ -195,7 +207,7 @@ def _errors(sub: Submission, trace: Trace, texts) -> list[dict]:
 
 # The limit that stopped a cell (CellError.limit), and the rubric message that explains it.
 _LIMIT_MESSAGES = {"cell_timeout": "cell_timeout", "total_timeout": "cell_timeout_total", "memory": "cell_memory",
-                   "kernel_died": "cell_kernel_died", "disk": "cell_disk"}
+                   "kernel_died": "cell_kernel_died", "disk": "cell_disk", "check_time": "cell_check_time"}
 
 
 def _library_versions() -> dict[str, str]:

@@ -8,6 +8,8 @@ back on the trusted side (events.py) -> trace.json + validated arrays/.
 A failing cell is data (CellError) and the next cell runs. A cell past its time limit is
 interrupted (status "timeout") and the run goes on when the kernel answers again; past the total
 limit, or when the kernel is dead or killed for memory, the run stops and keeps what was recorded.
+`grader check` also passes its own bound (CheckBound): student cells still running when the whole
+check's time is up are stopped (status "check_time"), a cut the rules never count as the student's fault.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import nbformat
 import psutil
@@ -44,8 +46,17 @@ _TIMEOUT = "GraderCellTimeout"
 _DISK_FULL = re.compile(r"\[Errno (28|27|122)\]")  # ENOSPC, EFBIG, EDQUOT
 
 
+class CheckBound(NamedTuple):
+    """The quick check's bound on the whole check: student cells stop at `at` (time.monotonic()).
+    Kernel start and the probe are the grader's own steps and are not cut by it."""
+
+    at: float
+    seconds: float  # the bound as the student set it (`grader check --time-limit`), for the messages
+
+
 def capture_submission(sub: Submission, out_dir: Path, *, limits: Limits = Limits(),
-                       data_dir: Path | None = None, private: Sequence[Path] = ()) -> Trace:
+                       data_dir: Path | None = None, private: Sequence[Path] = (),
+                       check: CheckBound | None = None) -> Trace:
     """Execute every code cell of `sub` in a fresh sandboxed kernel; write out_dir/trace.json and
     out_dir/arrays/<digest>.npy; return the Trace. `private`: folders hidden from the kernel on
     top of the usual ones (workspace.create_workspace). Student problems never raise: they end up in
@@ -61,7 +72,7 @@ def capture_submission(sub: Submission, out_dir: Path, *, limits: Limits = Limit
         ws = create_workspace(sub, data_dir, out_dir, private=private)
         try:
             trace.messages += ws.messages
-            run = _Run(sub, ws, limits, trace)
+            run = _Run(sub, ws, limits, trace, check)
             run.execute()
             events.assemble(trace, sub, ws.events, out_dir, limits.array_bytes)
             nbformat.write(run.nb, out_dir / "executed.ipynb")
@@ -75,8 +86,8 @@ def capture_submission(sub: Submission, out_dir: Path, *, limits: Limits = Limit
 class _Run:
     """One kernel, driven cell by cell through nbclient."""
 
-    def __init__(self, sub: Submission, ws: Workspace, limits: Limits, trace: Trace):
-        self.sub, self.ws, self.limits, self.trace = sub, ws, limits, trace
+    def __init__(self, sub: Submission, ws: Workspace, limits: Limits, trace: Trace, check: CheckBound | None = None):
+        self.sub, self.ws, self.limits, self.trace, self.check = sub, ws, limits, trace, check
         self.nb = nbformat.v4.new_notebook()
         for cell in sub.cells:
             maker = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell}
@@ -156,11 +167,16 @@ class _Run:
         """Run one student cell; False when the run must stop."""
         self._hidden(client, f"__import__('grader_probe').at_cell({index})", timeout=30, step="at_cell",
                      cell=index)
-        remaining = self.deadline - time.monotonic()
+        now = time.monotonic()
+        remaining = self.deadline - now
         if remaining <= 0:
             self._timed_out(index, self.limits.total_timeout_s, total=True)
             return False
-        budget = min(self.limits.cell_timeout_s, remaining)
+        check_left = math.inf if self.check is None else self.check.at - now
+        if check_left <= 0:
+            self._check_stop(index)
+            return False
+        budget = min(self.limits.cell_timeout_s, remaining, check_left)
         client.timeout = max(1, math.ceil(budget))
         self.current = index
         self.trace.cells_started.append(index)
@@ -171,6 +187,9 @@ class _Run:
             self.timings.append((index, time.monotonic() - t))
         reply = self.replies.pop(index, None)
         if reply is not None and reply.get("ename") == _TIMEOUT:
+            if check_left < min(self.limits.cell_timeout_s, remaining):  # the check's bound, not a limit
+                self._check_stop(index)
+                return False
             total = budget < self.limits.cell_timeout_s
             self._timed_out(index, self.limits.total_timeout_s if total else budget, total=total)
             # Go on only when the interrupted kernel answers again (a loop in C code may not).
@@ -198,6 +217,14 @@ class _Run:
         self.trace.errors.append(CellError(cell=index, ename="Timeout", evalue=f"{what} of {seconds:.0f} s exceeded",
                                            limit="total_timeout" if total else "cell_timeout",
                                            limit_value=float(seconds)))
+
+    def _check_stop(self, index: int) -> None:
+        """The quick check's time is up at this cell: it and the cells after it are not run (or not to the end)."""
+        self.trace.status = "check_time"
+        seconds = self.check.seconds if self.check is not None else 0.0
+        self.trace.errors.append(CellError(cell=index, ename="CheckTimeLimit",
+                                           evalue=f"the quick check's time limit of {seconds:.0f} s was reached",
+                                           limit="check_time", limit_value=float(seconds)))
 
     def _dead(self, watchdog: _MemoryWatchdog, index: int | None) -> None:
         if any(e.ename in ("KernelDied", "MemoryLimit") for e in self.trace.errors):

@@ -135,7 +135,7 @@ class TrainStepRecord:
 
 
 # The limits with which the grader stops a cell (CellError.limit); the rubric explains each one.
-LIMITS = ("cell_timeout", "total_timeout", "memory", "kernel_died", "disk")
+LIMITS = ("cell_timeout", "total_timeout", "memory", "kernel_died", "disk", "check_time")
 
 
 @dataclass
@@ -185,7 +185,7 @@ class HiddenFailure:
 @dataclass
 class Trace:
     student: str
-    status: str = "ok"  # "ok" | "timeout" | "kernel_died" | "memory" | "not_run"
+    status: str = "ok"  # "ok" | "timeout" | "kernel_died" | "memory" | "not_run" | "check_time" (grader check's bound)
     models: list[ModelRecord] = field(default_factory=list)
     fits: list[FitRecord] = field(default_factory=list)
     evals: list[EvalRecord] = field(default_factory=list)

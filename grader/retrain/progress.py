@@ -8,7 +8,6 @@ Batch workers pass no progress object (the batch has its own bar).
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable
 from typing import Protocol, TextIO
@@ -81,12 +80,12 @@ class TerminalProgress:
             bar.close()
 
 
-_SHORTENED = re.compile(r"(\d+) epochs shortened to (\d+)")
 
 
-def budget_cuts(runs: list[RunResult], budget_name: str, retrain_s: float) -> list[str]:
-    """What the budget cut, in Spanish for the student: shortened or unfinished models, models not trained."""
-    lines = []
+def budget_cuts(runs: list[RunResult], budget_name: str, retrain_s: float, *, capture_cut: str = "") -> list[str]:
+    """What the budget cut, in Spanish for the student: the notebook's run stopped by the check's bound
+    (`capture_cut`, composed by the caller), shortened or unfinished models, models not trained."""
+    lines = [capture_cut] if capture_cut else []
     for run in runs:
         name = model_name(run.model_id, run.exercise, run.label)
         if run.status == "budget" and run.cut == "epochs":
@@ -96,9 +95,8 @@ def budget_cuts(runs: list[RunResult], budget_name: str, retrain_s: float) -> li
         elif run.status == "budget":
             lines.append(f"{name}: {run.epochs_run} de {run.epochs_requested} épocas, se acabó el tiempo "
                          f"({retrain_s:.0f} s para reentrenar)")
-        for note in run.notes:
-            if match := _SHORTENED.search(note):
-                lines.append(f"{name}: {match[2]} de {match[1]} épocas (presupuesto {budget_name})")
+        if run.cut != "epochs" and run.epochs_asked > run.epochs_requested > 0:  # the quick budget's shortening
+            lines.append(f"{name}: {run.epochs_requested} de {run.epochs_asked} épocas (presupuesto {budget_name})")
     if lines and budget_name == "quick":
         lines.append("lo que no se pudo comprobar no cuenta como fallo; la referencia es `grader grade` "
                      "(presupuesto completo)")

@@ -24,7 +24,7 @@ from grader.source.static import analyze
 
 MAX_EVIDENCE = 5
 EXCERPT_LINES = 3
-EXECUTION_FAILED = ("timeout", "kernel_died", "memory", "not_run")
+EXECUTION_FAILED = ("timeout", "kernel_died", "memory", "not_run", "check_time")
 
 
 @dataclass
@@ -160,6 +160,12 @@ class BaseRule:
                        points=spec.points_for(status, fraction, deduct), max_points=spec.points, message=text,
                        severity=spec.severity, evidence=evidence or [], title=spec.title, key=key or status)
 
+    def cut_by_check(self, ctx: RuleContext) -> bool:
+        """The quick check's bound stopped the notebook before this rule's evidence was all there: a
+        fail would be the budget's, not the student's (grade() turns it into a skip). Rules whose fails
+        rest on what was seen (test data used for validation, a refit) keep them."""
+        return False
+
     def skip(self, ctx: RuleContext, reason: str) -> Verdict:
         """Skip for one of SKIP_REASONS; the Spanish text is the rubric's `messages.skip_<reason>`."""
         return self.skip_because(ctx, ctx.rubric.messages[f"skip_{reason}"])
@@ -200,7 +206,7 @@ def trained_rows(trace: Trace) -> list[dict[str, int]]:
 # Why a rule may have nothing to judge; each has its Spanish text in the rubric's `messages.skip_<reason>`.
 SKIP_REASONS = ("unreadable", "not_trabajo2", "not_run", "no_code", "no_code_cells", "empty", "no_fits",
                 "nothing_trained", "not_notebook", "no_saved_outputs", "no_execution_counts", "no_final_run",
-                "retrain_cut", "no_saved_final")
+                "retrain_cut", "no_saved_final", "check_time")
 
 
 def where(ctx: RuleContext, cell: int | None, line: int | None = None) -> str:

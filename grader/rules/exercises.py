@@ -66,6 +66,11 @@ class _ExerciseRule(BaseRule):
     def exercise_fits(self, ctx: RuleContext) -> list[FitRecord]:
         return ctx.fits(self.exercise)
 
+    def cut_by_check(self, ctx: RuleContext) -> bool:
+        """Stopped at or before one of this exercise's cells: its comparison may be missing for that alone."""
+        stops = [e.cell for e in ctx.trace.errors if e.limit == "check_time" and e.cell is not None]
+        return bool(stops) and any(c >= min(stops) for c, ex in ctx.cell_exercise.items() if ex == self.exercise)
+
     def use_static(self, ctx: RuleContext, fits: list[FitRecord]) -> bool:
         return not fits and (ctx.execution_incomplete or not ctx.trace.fits)
 
@@ -89,7 +94,7 @@ class _ExerciseRule(BaseRule):
 class Ex1Activations(_ExerciseRule):
     id, exercise = "ex1_activations", "ex1"
     params = {"min_dense_layers": "int", "required": "list[str]"}
-    messages = ("pass", "pass_saved", "fail_missing", "warn_shallow", "warn_static")
+    messages = ("pass", "pass_saved", "fail_missing", "warn_shallow", "warn_static", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -137,7 +142,7 @@ class Ex2Initializers(_ExerciseRule):
     id, exercise = "ex2_initializers", "ex2"
     params = {"required": "list[str]", "normal_initializers": "list[str]", "zero_initializers": "list[str]",
               "default_initializer": "str"}
-    messages = ("pass", "pass_saved", "fail_missing", "fail_uniform_as_normal", "warn_static")
+    messages = ("pass", "pass_saved", "fail_missing", "fail_uniform_as_normal", "warn_static", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -192,7 +197,7 @@ class Ex2Initializers(_ExerciseRule):
 class Ex3Optimizers(_ExerciseRule):
     id, exercise = "ex3_optimizers", "ex3"
     params = {"min_adaptive": "int", "adaptive": "list[str]", "credit_without_sgd": "number"}
-    messages = ("pass", "pass_saved", "fail_no_sgd", "warn_few_adaptive", "fail_few_adaptive", "warn_static")
+    messages = ("pass", "pass_saved", "fail_no_sgd", "warn_few_adaptive", "fail_few_adaptive", "warn_static", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -232,7 +237,7 @@ class Ex3Optimizers(_ExerciseRule):
 
 class Ex4Regularization(_ExerciseRule):
     id, exercise = "ex4_regularization", "ex4"
-    messages = ("pass", "pass_saved", "fail_none", "fail_no_final", "warn_static")
+    messages = ("pass", "pass_saved", "fail_none", "fail_no_final", "warn_static", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:
@@ -256,7 +261,7 @@ class Ex4Regularization(_ExerciseRule):
 
 class Ex42TestEvaluation(_ExerciseRule):
     id, exercise = "ex42_test_evaluation", "ex4"
-    messages = ("pass", "pass_saved", "warn_repeated", "fail_not_evaluated", "fail_no_final", "warn_static")
+    messages = ("pass", "pass_saved", "warn_repeated", "fail_not_evaluated", "fail_no_final", "warn_static", "skip")
 
     def check(self, ctx: RuleContext) -> Verdict:
         if not ctx.looks_like_trabajo2:

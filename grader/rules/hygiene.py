@@ -38,7 +38,8 @@ class CellsRun(BaseRule):
         if trace.status == "not_run":
             return self.skip(ctx, "unreadable" if ctx.submission.load_error else "no_code")
         problems, evidence = [], []
-        for err in trace.errors:
+        # The quick check's bound stopped the run: not the student's fault, and what came after is unknown.
+        for err in (e for e in trace.errors if e.limit != "check_time"):
             place = where(ctx, err.cell, err.line)
             evalue = student_text(err.evalue)  # no kernel-internal file names (older traces have them)
             problems.append(f"{place} ({err.ename}: {evalue[:120]})")
@@ -48,7 +49,7 @@ class CellsRun(BaseRule):
         if trace.status in stopped:
             problems.append(stopped[trace.status])
         if not problems:
-            return self.verdict(ctx, "pass")
+            return self.skip(ctx, "check_time") if trace.status == "check_time" else self.verdict(ctx, "pass")
         # A cell that is not Python at all is code_parses' deduction; do not take points twice for it.
         unparsable = {e["cell"] for e in ctx.static.get("syntax_errors", [])}
         only_syntax = trace.status not in stopped and all(

@@ -71,6 +71,9 @@ def test_quick_budget_is_what_is_left_of_the_check():
     assert quick.retrain_seconds(400) == 0
     assert Budget(name="full").retrain_seconds(400) == 1800  # the instructor's grade is not bounded by it
     assert Budget(name="quick", check_s=0).retrain_seconds(400) == 1800
+    # The student's cells stop at the check's bound too; the instructor's grade only at the kernel's limits.
+    assert quick.capture_seconds() == 180 and Budget(name="full").capture_seconds() is None
+    assert Budget(name="quick", check_s=0).capture_seconds() is None
 
 
 def test_budget_cuts_are_said_in_spanish():
@@ -78,7 +81,7 @@ def test_budget_cuts_are_said_in_spanish():
                       reason="retrain time budget of 0 s used up"),
             RunResult("m2", 2, [1], label="final", status="budget", cut="time", epochs_run=4, epochs_requested=20,
                       reason="retrain time budget used up during fit 1 (after 4 of 20 epochs)"),
-            RunResult("m3", 3, [2], exercise="ex3", label="Adam", epochs_run=2, epochs_requested=2,
+            RunResult("m3", 3, [2], exercise="ex3", label="Adam", epochs_run=2, epochs_requested=2, epochs_asked=10,
                       notes=["fit 2: 10 epochs shortened to 2 (quick budget)"])]
     # Said from the typed cut, whatever the English reason reads.
     capped = RunResult("m4", 4, [3], exercise="ex3", label="Nadam", status="budget", cut="epochs", epochs_run=60,
@@ -100,8 +103,9 @@ def test_a_check_out_of_time_skips_what_it_could_not_verify(tmp_path, capsys):
     from grader.pipeline import grade_submission
 
     sub = load_submission(ROOT / "submissions" / "correct_full.ipynb")
-    opts = GradeOptions(out_dir=tmp_path / "out", budget=Budget(name="quick", check_s=1), pdf=False,
-                        cache_dir=tmp_path / "cache")
+    # The check's bound leaves the capture alone (it takes ~10 s) and the retrain nothing (the report's reserve).
+    opts = GradeOptions(out_dir=tmp_path / "out", budget=Budget(name="quick", check_s=60, report_reserve_s=60),
+                        pdf=False, cache_dir=tmp_path / "cache")
     result = grade_submission(sub, opts, progress=TerminalProgress())
     assert result.runs and all(r.status == "budget" and r.epochs_run == 0 for r in result.runs)
     verdicts = {v.id: v for v in result.rules}
@@ -117,3 +121,39 @@ def test_a_check_out_of_time_skips_what_it_could_not_verify(tmp_path, capsys):
     assert "Recortado por el presupuesto" in out and "no cuenta como fallo" in out
     html = (opts.out_dir / f"{result.student}.html").read_text(encoding="utf-8")
     assert "Recortado por el presupuesto" in html and "red final: sin entrenar" in html
+
+
+@pytest.mark.kernel
+def test_the_check_bound_also_stops_a_notebook_slow_outside_fit(tmp_path, capsys):
+    """A real hand-in with a cell that runs for minutes outside `fit`: the check stops it at its bound,
+    says where and why in Spanish, and nothing fails because of it."""
+    import nbformat
+
+    from grader.cli import print_checklist
+    from grader.load import load_submission
+    from grader.pipeline import grade_submission
+
+    nb = nbformat.read(ROOT / "submissions" / "correct_full.ipynb", as_version=4)
+    nb.cells.insert(10, nbformat.v4.new_code_cell("import time\ntime.sleep(600)  # un bucle lento fuera de fit"))
+    path = tmp_path / "lento.ipynb"
+    nbformat.write(nb, path)
+    bound = 40
+    opts = GradeOptions(out_dir=tmp_path / "out", budget=Budget(name="quick", check_s=bound), pdf=False,
+                        cache_dir=tmp_path / "cache")
+    started = time.monotonic()
+    result = grade_submission(load_submission(path), opts)
+    wall = time.monotonic() - started
+    assert wall < bound + 20, wall  # the sleeping cell is not waited for (cell limit 120 s, total 900 s)
+    assert result.meta["trace_status"] == "check_time"
+    (stop,) = [e for e in result.errors if e.get("code") == "CheckTimeLimit"]
+    assert stop["cell"] == 10 and "se acabó el tiempo de la comprobación rápida (40 s)" in stop["message"]
+    verdicts = {v.id: v for v in result.rules}
+    assert verdicts["cells_run"].status == "skip" and "--full" in verdicts["cells_run"].message
+    assert not [v.id for v in result.rules if v.status == "fail"]  # the bound is never the student's fault
+    cuts = result.meta["budget_cuts"]
+    assert cuts[0].startswith("ejecución del cuaderno: detenida en celda 11, se acabó el tiempo de la comprobación")
+    assert "no cuenta como fallo" in cuts[-1]
+    print_checklist(result, opts.out_dir)
+    out = capsys.readouterr().out
+    assert "detenida en celda 11" in out and "✗" not in out
+    assert "– ex1_activations: No se comprobó este ejercicio: la comprobación rápida se quedó sin tiempo" in out
