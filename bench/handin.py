@@ -7,7 +7,8 @@ From ONE run (the machine is shared; ratios taken minutes apart in one process s
               `fit` for real with the student's own epochs;
   floor       the FLOPs of every epoch the grader retrained (forward, backward and update of the
               training rows, forward of the validation rows, the final model's test pass) over the
-              sgemm rate measured in this run (best of before and after).
+              sgemm rate measured in this run (best of before and after). The update counts the
+              element-wise FLOPs per weight and step of the optimizer (UPDATE_FLOPS).
 The last two lines are read by other tools: keep them exactly `ratio grader/floor = X.XX` and
 `ratio grader/reexecution = X.XX`.
 
@@ -35,6 +36,10 @@ from grader.retrain.allowlist import rebuild_model  # noqa: E402
 
 VAL_SHARE = 0.2  # the mandated split: what the grader trains on and validates on
 TEST_ROWS = 10_000
+DEFAULT_BATCH = 32  # Keras' batch size when fit() names none
+# Element-wise FLOPs per weight and step of an optimizer's update, as Keras writes it (Adam: m, v, the
+# step with sqrt and divide; SGD without momentum: multiply and subtract); others counted as Adam.
+UPDATE_FLOPS = {"SGD": 2, "Adam": 12, "RMSprop": 8, "Adagrad": 6}
 
 
 def grade(notebook: Path, out: Path) -> tuple[float, dict]:
@@ -67,6 +72,15 @@ def reexecute(notebook: Path, workdir: Path) -> tuple[float, str]:
     return wall, ", ".join(errors) or "no errors"
 
 
+def update_flops(model, optimizer: dict) -> int:
+    """FLOPs of one optimizer step over all the model's weights."""
+    name = optimizer.get("class_name", "Adam")
+    per_weight = UPDATE_FLOPS.get(name, UPDATE_FLOPS["Adam"])
+    if name == "SGD" and (optimizer.get("config") or {}).get("momentum"):
+        per_weight = 4
+    return per_weight * sum(int(w.numpy().size) for w in model.trainable_weights)
+
+
 def macs_per_row(model) -> int:
     """Multiply-adds of one sample's forward pass through the Dense and convolution layers."""
     import keras
@@ -95,7 +109,10 @@ def retrained_gflop(trace: Trace, runs: list[dict]) -> tuple[float, int]:
         macs = macs_per_row(model)
         rows = int(first.x.shape[0])
         n_val = round(rows * VAL_SHARE)
-        per_epoch = 6 * macs * (rows - n_val) + 2 * macs * n_val  # fwd 2 + bwd 4 per MAC; val forward only
+        steps = -(-(rows - n_val) // int(first.batch_size or DEFAULT_BATCH))
+        update = update_flops(model, first.compile.optimizer) if first.compile else 0
+        # fwd 2 + bwd 4 per MAC on the training rows, the update once per step; validation: forward only
+        per_epoch = 6 * macs * (rows - n_val) + steps * update + 2 * macs * n_val
         total += per_epoch * run["epochs_run"] + (2 * macs * TEST_ROWS if run["test_accuracy"] is not None else 0)
         epochs += run["epochs_run"]
     return total / 1e9, epochs
