@@ -75,8 +75,12 @@ class _ExerciseRule(BaseRule):
         return not fits and (ctx.execution_incomplete or not ctx.trace.fits)
 
     def crashed(self, ctx: RuleContext, kind: str, mention: str) -> list[dict[str, Any]]:
-        """Static facts of this exercise's cells that raised an error: the runs that never happened."""
+        """Static facts of this exercise's cells that raised an error, or that the quick check's bound
+        kept from running (the stop's cell and those after it): the runs that never happened."""
         failed = {e.cell for e in ctx.trace.errors}
+        stops = [e.cell for e in ctx.trace.errors if e.limit == "check_time" and e.cell is not None]
+        if stops:
+            failed |= {c for c in ctx.cell_exercise if c >= min(stops)}
         facts = ctx.static_facts(kind, self.exercise) + _mentioned(ctx, mention, self.exercise)
         return [f for f in facts if f["cell"] in failed and ctx.cell_exercise.get(f["cell"]) == self.exercise]
 

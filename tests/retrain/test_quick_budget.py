@@ -156,4 +156,5 @@ def test_the_check_bound_also_stops_a_notebook_slow_outside_fit(tmp_path, capsys
     print_checklist(result, opts.out_dir)
     out = capsys.readouterr().out
     assert "detenida en celda 11" in out and "✗" not in out
-    assert "– ex1_activations: No se comprobó este ejercicio: la comprobación rápida se quedó sin tiempo" in out
+    # Exercise 1's second model never ran: judged from its code and saved output, as a crashed cell is.
+    assert verdicts["ex1_activations"].status == "pass" and verdicts["ex1_activations"].key == "pass_saved"

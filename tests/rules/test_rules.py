@@ -524,3 +524,31 @@ def test_images_present_in_both_splits_are_not_test_leakage():
     trace.evals[0].x.rows = {"test": 9_990, "both": 10, "other": 0, "total": 10_000}
     v, _ = run_rules(sub, trace)
     assert v["ex42_test_evaluation"].status == "pass"
+
+
+def test_a_stop_by_the_checks_time_bound_is_never_a_fail_for_what_it_cut():
+    """`grader check` stopped the notebook at cell 4 (exercise 1's second model): a fail that may come from
+    what the stop kept from running is a skip; a fail resting on what was seen before it stays."""
+    stop = CellError(cell=4, ename="CheckTimeLimit", evalue="the quick check's time limit of 40 s was reached",
+                     limit="check_time", limit_value=40.0)
+
+    def cut(trace: Trace) -> Trace:
+        trace.status, trace.errors = "check_time", [stop]
+        trace.fits = [f for f in trace.fits if f.location.cell is not None and f.location.cell < 4]
+        return trace
+
+    sub, trace = standard()
+    trace.fits[0] = make_fit(0, 1, mlp(("tanh", "tanh")), cell=3, line=6)  # no sigmoid seen, and no ReLU ran
+    v, _ = run_rules(sub, cut(trace))
+    assert v["ex1_activations"].status == "skip" and "comprobación rápida" in v["ex1_activations"].message
+    assert v["cells_run"].status == "skip" and "--full" in v["cells_run"].message
+    # Without the stop, the same recorded fit is a fail: the skip above is the bound's doing.
+    sub, trace = standard()
+    trace.fits[0] = make_fit(0, 1, mlp(("tanh", "tanh")), cell=3, line=6)
+    v, _ = run_rules(sub, trace)
+    assert v["ex1_activations"].status == "fail"
+    # Test data used for validation before the stop is seen, whatever came after: still a fail.
+    sub, trace = standard()
+    replace_fit(trace, 0, validation_split=0.0, validation_data=[ref("test", 10_000), ref("test", 10_000)])
+    v, _ = run_rules(sub, cut(trace))
+    assert v["split_20"].status == "fail"
