@@ -168,7 +168,7 @@ def note_train_steps(runs: list, trace: Trace) -> None:
 
 def _capture_cut(sub: Submission, trace: Trace) -> str:
     """The quick check's bound stopped the notebook: where, in Spanish ("" when it did not)."""
-    stop = next((e for e in trace.errors if e.limit == "check_time"), None)
+    stop = trace.check_stop()
     if stop is None:
         return ""
     return (f"ejecución del cuaderno: detenida en {place(sub, stop.cell)}, se acabó el tiempo de la comprobación "

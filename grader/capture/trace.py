@@ -203,6 +203,10 @@ class Trace:
     versions: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
+    def check_stop(self) -> CellError | None:
+        """Where `grader check`'s time bound stopped the student's cells (status "check_time"), if it did."""
+        return next((e for e in self.errors if e.limit == "check_time"), None)
+
     def to_json(self) -> str:
         return to_json(self, indent=1)
 

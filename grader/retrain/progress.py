@@ -80,8 +80,6 @@ class TerminalProgress:
             bar.close()
 
 
-
-
 def budget_cuts(runs: list[RunResult], budget_name: str, retrain_s: float, *, capture_cut: str = "") -> list[str]:
     """What the budget cut, in Spanish for the student: the notebook's run stopped by the check's bound
     (`capture_cut`, composed by the caller), shortened or unfinished models, models not trained."""

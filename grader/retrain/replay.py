@@ -133,7 +133,7 @@ def _retrain_fused(runs: list[RunResult], groups: dict[int, list[FitRecord]], ar
         except Exception as exc:  # whatever the fused path cannot do, these runs train alone as before
             for run in group:
                 run.notes = [f"not trained in one graph ({type(exc).__name__}: {exc})"[:300]]
-                run.status, run.reason, run.cache_key = "ok", "", ""
+                run.status, run.cut, run.reason, run.cache_key = "ok", "", "", ""
             continue
         for run in group:
             if run.status == "ok" or run.cut == "epochs":

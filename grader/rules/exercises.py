@@ -68,8 +68,9 @@ class _ExerciseRule(BaseRule):
 
     def cut_by_check(self, ctx: RuleContext) -> bool:
         """Stopped at or before one of this exercise's cells: its comparison may be missing for that alone."""
-        stops = [e.cell for e in ctx.trace.errors if e.limit == "check_time" and e.cell is not None]
-        return bool(stops) and any(c >= min(stops) for c, ex in ctx.cell_exercise.items() if ex == self.exercise)
+        stop = ctx.trace.check_stop()
+        return stop is not None and stop.cell is not None and any(
+            c >= stop.cell for c, ex in ctx.cell_exercise.items() if ex == self.exercise)
 
     def use_static(self, ctx: RuleContext, fits: list[FitRecord]) -> bool:
         return not fits and (ctx.execution_incomplete or not ctx.trace.fits)
@@ -78,9 +79,9 @@ class _ExerciseRule(BaseRule):
         """Static facts of this exercise's cells that raised an error, or that the quick check's bound
         kept from running (the stop's cell and those after it): the runs that never happened."""
         failed = {e.cell for e in ctx.trace.errors}
-        stops = [e.cell for e in ctx.trace.errors if e.limit == "check_time" and e.cell is not None]
-        if stops:
-            failed |= {c for c in ctx.cell_exercise if c >= min(stops)}
+        stop = ctx.trace.check_stop()
+        if stop is not None and stop.cell is not None:
+            failed |= {c for c in ctx.cell_exercise if c >= stop.cell}
         facts = ctx.static_facts(kind, self.exercise) + _mentioned(ctx, mention, self.exercise)
         return [f for f in facts if f["cell"] in failed and ctx.cell_exercise.get(f["cell"]) == self.exercise]
 
