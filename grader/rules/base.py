@@ -50,6 +50,14 @@ class RuleContext:
         return self.trace.status in EXECUTION_FAILED or bool(self.trace.errors)
 
     @cached_property
+    def cells_cut_by_check(self) -> set[int]:
+        """Cells `grader check`'s time bound kept from running (to the end): the stop's cell and those after it."""
+        stop = self.trace.check_stop()
+        if stop is None or stop.cell is None:
+            return set()
+        return {c for c in self.cell_exercise if c >= stop.cell}
+
+    @cached_property
     def recognition(self) -> Recognition:
         """Trabajo 2 or not, from text, code, static facts and the rows the probe fingerprinted."""
         return recognize(self.submission, self.static, trained_rows(self.trace), self.rubric.recognition)
@@ -132,6 +140,10 @@ class Rule(Protocol):
     messages: tuple[str, ...]  # message keys the rule uses
 
     def check(self, ctx: RuleContext) -> Verdict: ...
+
+    def cut_by_check(self, ctx: RuleContext) -> bool: ...
+
+    def skip(self, ctx: RuleContext, reason: str) -> Verdict: ...
 
 
 class BaseRule:

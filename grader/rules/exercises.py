@@ -68,9 +68,7 @@ class _ExerciseRule(BaseRule):
 
     def cut_by_check(self, ctx: RuleContext) -> bool:
         """Stopped at or before one of this exercise's cells: its comparison may be missing for that alone."""
-        stop = ctx.trace.check_stop()
-        return stop is not None and stop.cell is not None and any(
-            c >= stop.cell for c, ex in ctx.cell_exercise.items() if ex == self.exercise)
+        return any(ctx.cell_exercise.get(c) == self.exercise for c in ctx.cells_cut_by_check)
 
     def use_static(self, ctx: RuleContext, fits: list[FitRecord]) -> bool:
         return not fits and (ctx.execution_incomplete or not ctx.trace.fits)
@@ -78,10 +76,7 @@ class _ExerciseRule(BaseRule):
     def crashed(self, ctx: RuleContext, kind: str, mention: str) -> list[dict[str, Any]]:
         """Static facts of this exercise's cells that raised an error, or that the quick check's bound
         kept from running (the stop's cell and those after it): the runs that never happened."""
-        failed = {e.cell for e in ctx.trace.errors}
-        stop = ctx.trace.check_stop()
-        if stop is not None and stop.cell is not None:
-            failed |= {c for c in ctx.cell_exercise if c >= stop.cell}
+        failed = {e.cell for e in ctx.trace.errors} | ctx.cells_cut_by_check
         facts = ctx.static_facts(kind, self.exercise) + _mentioned(ctx, mention, self.exercise)
         return [f for f in facts if f["cell"] in failed and ctx.cell_exercise.get(f["cell"]) == self.exercise]
 
